@@ -1,0 +1,120 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, closeSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class InstallError extends Error {
+  override name = 'InstallError';
+}
+
+/** Runs a command to completion with its output appended to `logFile`; throws with the log's path on failure. */
+export async function run(
+  what: string,
+  command: string,
+  args: string[],
+  opts: { logFile: string; env?: Record<string, string>; cwd?: string },
+): Promise<void> {
+  mkdirSync(join(opts.logFile, '..'), { recursive: true });
+  const fd = openSync(opts.logFile, 'a');
+  const child = spawn(command, args, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  const code = await new Promise<number>((resolve) => {
+    child.once('exit', (c) => resolve(c ?? 1));
+    child.once('error', () => resolve(127));
+  });
+  if (code === 127) throw new InstallError(`${what}: '${command}' was not found on PATH (log: ${opts.logFile})`);
+  if (code !== 0) throw new InstallError(`${what}: '${command} ${args.join(' ')}' exited ${code} (log: ${opts.logFile})`);
+}
+
+/**
+ * Installs a Go command at a pinned version into `<cache>/go-bin/<name>-<version>/`. The binary appears only
+ * once the build succeeded (built in a scratch folder, then renamed), so an interrupted build is simply redone.
+ */
+export async function goInstall(opts: {
+  cacheDir: string;
+  name: string;
+  module: string;
+  version: string;
+  binary: string;
+  env?: Record<string, string>;
+  log: (line: string) => void;
+}): Promise<string> {
+  const dir = join(opts.cacheDir, 'go-bin', `${opts.name}-${opts.version}`);
+  const bin = join(dir, opts.binary);
+  if (existsSync(bin)) return bin;
+  const scratch = `${dir}.partial-${process.pid}`;
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(scratch, { recursive: true });
+  opts.log(`installing ${opts.name} ${opts.version} with 'go install' (a cold build takes minutes)`);
+  await run(`install ${opts.name}`, 'go', ['install', `${opts.module}@${opts.version}`], {
+    logFile: join(opts.cacheDir, 'logs', `install-${opts.name}.log`),
+    env: { GOBIN: scratch, GOFLAGS: '-buildvcs=false', GOTOOLCHAIN: 'local', ...opts.env },
+  });
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(scratch, dir);
+  return bin;
+}
+
+/** Copies a Maven artifact and its runtime dependencies into `<cache>/<name>-<version>/libs`. */
+export async function mavenInstall(opts: {
+  cacheDir: string;
+  name: string;
+  version: string;
+  artifacts: Array<{ groupId: string; artifactId: string; version: string }>;
+  log: (line: string) => void;
+}): Promise<string> {
+  const dir = join(opts.cacheDir, `${opts.name}-${opts.version}`);
+  const libs = join(dir, 'libs');
+  if (existsSync(join(dir, '.complete'))) return libs;
+  opts.log(`installing ${opts.name} ${opts.version} jars from Maven Central`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const deps = opts.artifacts
+    .map((a) => `<dependency><groupId>${a.groupId}</groupId><artifactId>${a.artifactId}</artifactId><version>${a.version}</version></dependency>`)
+    .join('\n    ');
+  writeFileSync(
+    join(dir, 'pom.xml'),
+    `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.ragline</groupId><artifactId>${opts.name}-runtime</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    ${deps}
+  </dependencies>
+</project>
+`,
+  );
+  await run(`install ${opts.name}`, 'mvn', ['-B', '-q', 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${libs}`], {
+    cwd: dir,
+    logFile: join(opts.cacheDir, 'logs', `install-${opts.name}.log`),
+  });
+  writeFileSync(join(dir, '.complete'), new Date().toISOString());
+  return libs;
+}
+
+/**
+ * A Python virtual environment with exactly `requirements`, at `<cache>/venv-<hash>`: the hash covers the pins and
+ * the interpreter, so changing either builds a fresh one and never mutates an environment a running server uses.
+ */
+export async function pythonVenv(opts: {
+  cacheDir: string;
+  python: string;
+  requirements: string[];
+  log: (line: string) => void;
+}): Promise<string> {
+  const key = createHash('sha256').update(`${opts.python}\n${opts.requirements.join('\n')}`).digest('hex').slice(0, 12);
+  const dir = join(opts.cacheDir, `venv-${key}`);
+  if (existsSync(join(dir, '.complete'))) return dir;
+  opts.log(`creating Python venv with ${opts.requirements.join(' ')}`);
+  const logFile = join(opts.cacheDir, 'logs', 'install-venv.log');
+  rmSync(dir, { recursive: true, force: true });
+  await run('create venv', opts.python, ['-m', 'venv', dir], { logFile });
+  await run('install Python servers', join(dir, 'bin', 'pip'), ['install', '--disable-pip-version-check', ...opts.requirements], {
+    logFile,
+  });
+  writeFileSync(join(dir, '.complete'), new Date().toISOString());
+  return dir;
+}

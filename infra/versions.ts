@@ -1,0 +1,12 @@
+// Pinned versions of every local server. Changing one here changes what `infra:up` installs;
+// each install lands in its own versioned folder of the cache, so old and new never mix.
+export const VERSIONS = {
+  temporalCli: 'v1.5.1', // tags from v1.6.0 carry a `replace` directive that `go install` refuses
+  versitygw: 'v1.7.0',
+  weaviate: 'v1.39.0',
+  kafka: '4.1.1',
+  log4jSlf4j: '2.24.3', // Kafka 4.1 logs through slf4j 1.7; its POM leaves the binding out
+  milvusLite: '3.2.2',
+  pymilvus: '3.0.2', // milvus-lite's gRPC server imports pymilvus's generated stubs without declaring them
+  chroma: '1.5.9',
+} as const;
