@@ -74,7 +74,10 @@ export async function mavenInstall(opts: {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const deps = opts.artifacts
-    .map((a) => `<dependency><groupId>${a.groupId}</groupId><artifactId>${a.artifactId}</artifactId><version>${a.version}</version></dependency>`)
+    .map(
+      (a) =>
+        `<dependency><groupId>${a.groupId}</groupId><artifactId>${a.artifactId}</artifactId><version>${a.version}</version></dependency>`,
+    )
     .join('\n    ');
   writeFileSync(
     join(dir, 'pom.xml'),
@@ -87,10 +90,15 @@ export async function mavenInstall(opts: {
 </project>
 `,
   );
-  await run(`install ${opts.name}`, 'mvn', ['-B', '-q', 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${libs}`], {
-    cwd: dir,
-    logFile: join(opts.cacheDir, 'logs', `install-${opts.name}.log`),
-  });
+  await run(
+    `install ${opts.name}`,
+    'mvn',
+    ['-B', '-q', 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${libs}`],
+    {
+      cwd: dir,
+      logFile: join(opts.cacheDir, 'logs', `install-${opts.name}.log`),
+    },
+  );
   writeFileSync(join(dir, '.complete'), new Date().toISOString());
   return libs;
 }
@@ -105,7 +113,10 @@ export async function pythonVenv(opts: {
   requirements: string[];
   log: (line: string) => void;
 }): Promise<string> {
-  const key = createHash('sha256').update(`${opts.python}\n${opts.requirements.join('\n')}`).digest('hex').slice(0, 12);
+  const key = createHash('sha256')
+    .update(`${opts.python}\n${opts.requirements.join('\n')}`)
+    .digest('hex')
+    .slice(0, 12);
   const dir = join(opts.cacheDir, `venv-${key}`);
   if (existsSync(join(dir, '.complete'))) return dir;
   opts.log(`creating Python venv with ${opts.requirements.join(' ')}`);

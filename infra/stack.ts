@@ -98,7 +98,11 @@ export class Stack {
       for (const port of SERVICES[n].ports(this.config)) {
         if (!(await portFree(port)))
           failures.push(
-            new ServiceStartError(n, `port ${port} is already in use by a process this stack did not start`, this.supervisor.logFile(n)),
+            new ServiceStartError(
+              n,
+              `port ${port} is already in use by a process this stack did not start`,
+              this.supervisor.logFile(n),
+            ),
           );
       }
     }
@@ -121,8 +125,9 @@ export class Stack {
       for (const n of goBuilt) await attempt(n);
     })();
     // Milvus and Chroma share one venv: install it once before both.
-    const venvFirst = others.filter((n) => n === 'milvus' || n === 'chroma');
-    const rest = others.filter((n) => !venvFirst.includes(n));
+    const usesVenv = (n: ServiceName): boolean => n === 'milvus' || n === 'chroma';
+    const venvFirst = others.filter(usesVenv);
+    const rest = others.filter((n) => !usesVenv(n));
     const pyChain = (async () => {
       for (const n of venvFirst) await attempt(n);
     })();
@@ -141,7 +146,11 @@ export class Stack {
     let last: Probe = { ok: false };
     while (Date.now() < deadline) {
       if (exitCode !== undefined) {
-        throw new ServiceStartError(name, `exited with code ${exitCode} while starting:\n${indent(this.supervisor.tail(name))}`, this.supervisor.logFile(name));
+        throw new ServiceStartError(
+          name,
+          `exited with code ${exitCode} while starting:\n${indent(this.supervisor.tail(name))}`,
+          this.supervisor.logFile(name),
+        );
       }
       last = await svc.probe(this.config);
       if (last.ok) {

@@ -82,9 +82,14 @@ export const kafka: Service = {
     if (!existsSync(join(logDirs, 'meta.properties'))) {
       // KRaft storage is formatted once per data dir, with a fresh cluster id (16 random bytes, base64url).
       const clusterId = randomBytes(16).toString('base64url');
-      await run('format kafka storage', java, ['-cp', cp, logOpt, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId, '-c', props], {
-        logFile: ctx.logFile,
-      });
+      await run(
+        'format kafka storage',
+        java,
+        ['-cp', cp, logOpt, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId, '-c', props],
+        {
+          logFile: ctx.logFile,
+        },
+      );
     }
     return {
       command: java,
