@@ -1,34 +1,129 @@
 #!/usr/bin/env node
-// The `ingest` command. Today it manages the local stack; the pipeline commands (run, status, search, ...) build on it.
-import { Command } from 'commander';
-import { loadStackConfig } from '../infra/config.ts';
-import { infraCommand, main as infraMain } from '../infra/cli.ts';
-import { Stack } from '../infra/stack.ts';
+// The `ingest` command: run pipelines, inspect documents, search, run workers, manage the local stack.
+import { Command, Option } from 'commander';
+import { StackConfigError } from '../infra/config.ts';
+import { main as infraMain } from '../infra/cli.ts';
+import { StackUpError } from '../infra/stack.ts';
+import { PipelineSpecError } from '../pipeline/spec.ts';
+import { RaglineClient } from '../sdk/client.ts';
+import { startWorkers } from '../workers/worker.ts';
+import { cliContext, normaliseSourceUri } from './context.ts';
+import { demoCommand } from './commands/demo.ts';
+import { runCommand } from './commands/run.ts';
+import { searchCommand } from './commands/search.ts';
+import { statusCommand } from './commands/status.ts';
 
-const program = new Command('ingest').description('ragline: durable document ingestion for semantic search and RAG');
+const program = new Command('ingest')
+  .description('ragline: durable document ingestion for semantic search and RAG')
+  .addOption(new Option('--pipeline <file>', 'pipeline spec (YAML or JSON); default: the embedded default pipeline'))
+  .addOption(new Option('--tenant <tenant>', 'tenant (overrides the spec)'));
 
-for (const sub of ['up', 'down', 'status'] as const) {
-  const infraSub = infraCommand().commands.find((c) => c.name() === sub);
+const ctx = () => cliContext(program.opts<{ pipeline?: string; tenant?: string }>());
+
+program
+  .command('run')
+  .description('ingest every document under a source: s3://bucket/prefix, file:///dir or a local path')
+  .requiredOption('--source <uri>', 'where the documents are')
+  .option('--wait', 'show progress and return when the run is done')
+  .option('--json', 'wait, then print a summary object')
+  .option('--no-worker', 'do not run workers in this process (rely on `ingest worker` processes)')
+  .action(async (opts: { source: string; wait?: boolean; json?: boolean; worker: boolean }) => {
+    const summary = await runCommand(ctx(), opts);
+    if (summary && summary.documents.failed > 0) process.exitCode = 2;
+  });
+
+program
+  .command('status')
+  .description('per-document states and errors from the ledger')
+  .option('--json', 'print one JSON object')
+  .option('--failed', 'only failed documents')
+  .option('--limit <n>', 'at most n documents', (v) => Number(v), 1000)
+  .action(async (opts: { json?: boolean; failed?: boolean; limit: number }) => statusCommand(ctx(), opts));
+
+program
+  .command('search')
+  .description('the chunks nearest to a question, with scores and sources')
+  .argument('<query>')
+  .option('-k, --top-k <n>', 'how many chunks', (v) => Number(v), 5)
+  .option('--sink <name>', 'which sink to ask (default: the first)')
+  .option('--json', 'print one JSON object')
+  .action(async (query: string, opts: { topK: number; sink?: string; json?: boolean }) => {
+    await searchCommand(ctx(), query, opts);
+  });
+
+program
+  .command('delete')
+  .description('remove a document from every sink and mark it deleted in the ledger')
+  .argument('<uri>')
+  .option('--no-worker', 'do not run workers in this process')
+  .action(async (uri: string, opts: { worker: boolean }) => {
+    const c = ctx();
+    const workers = opts.worker
+      ? await startWorkers({
+          spec: c.spec,
+          address: c.temporal.address,
+          namespace: c.temporal.namespace,
+          roles: ['ingest', 'embed'],
+          s3: c.s3,
+          baseDir: c.baseDir,
+        })
+      : undefined;
+    const client = await RaglineClient.connect({ ...c.temporal, spec: c.spec });
+    try {
+      const outcome = await client.deleteDocument(normaliseSourceUri(uri), { force: true });
+      console.log(`${uri}: ${outcome.status}`);
+    } finally {
+      await client.close();
+      await workers?.shutdown();
+    }
+  });
+
+program
+  .command('worker')
+  .description('run the pipeline workers until SIGINT/SIGTERM (graceful: running activities finish first)')
+  .addOption(new Option('--role <role>', 'which worker').choices(['all', 'ingest', 'embed']).default('all'))
+  .action(async (opts: { role: 'all' | 'ingest' | 'embed' }) => {
+    const c = ctx();
+    const roles = opts.role === 'all' ? (['ingest', 'embed'] as const) : ([opts.role] as const);
+    const w = await startWorkers({
+      spec: c.spec,
+      address: c.temporal.address,
+      namespace: c.temporal.namespace,
+      roles: [...roles],
+      s3: c.s3,
+      baseDir: c.baseDir,
+      logLevel: 'INFO',
+    });
+    console.error(`worker ${roles.join('+')} for pipeline ${c.spec.name} v${c.spec.version} is polling; Ctrl-C stops it`);
+    await w.done;
+  });
+
+for (const [name, args, description] of [
+  ['up', ['up'], 'start the local stack (Temporal, Kafka, S3, Weaviate, Milvus, Chroma)'],
+  ['down', ['down'], 'stop the local stack'],
+  ['stack', ['status'], 'health of the local stack (--json)'],
+] as const) {
   program
-    .command(sub)
-    .description(infraSub?.description() ?? '')
+    .command(name)
+    .description(description)
     .allowUnknownOption()
     .helpOption(false)
     .argument('[args...]')
-    .action(async (args: string[]) => infraMain(['node', 'infra', sub, ...args]));
+    .action(async (rest: string[]) => infraMain(['node', 'infra', ...args, ...rest]));
 }
 
 program
   .command('demo')
-  .description('bring up the local stack and show where everything is')
-  .action(async () => {
-    await infraMain(['node', 'infra', 'up']);
-    if (process.exitCode) return;
-    const config = loadStackConfig();
-    const status = await new Stack(config).status();
-    console.log(`
-The local stack is up. Open the Temporal UI at ${status.temporal.extra?.ui ?? ''} (namespace ${config.temporalNamespace}).
-Stop everything with: npm run infra:down`);
-  });
+  .description('start the local stack, ingest the sample corpus from the local S3 server and answer a question')
+  .action(async () => demoCommand(ctx()));
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof PipelineSpecError || err instanceof StackUpError || err instanceof StackConfigError) {
+    console.error(`ingest: ${err.message}`);
+    process.exitCode = 1;
+  } else {
+    throw err;
+  }
+}

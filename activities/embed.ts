@@ -1,0 +1,53 @@
+import { Context } from '@temporalio/activity';
+import type { PipelineRef } from '../workflows/types.ts';
+import type { PipelineDeps } from './deps.ts';
+import { batches, readChunks, type WorkRef } from './work.ts';
+
+/**
+ * Embeds the chunks file in batches into a vectors file. Vectors already in the cache (same model, same chunk text)
+ * are not paid for again, which also makes a retried activity resume cheaply where the last attempt stopped.
+ */
+export async function embedChunks(
+  deps: PipelineDeps,
+  input: { pipeline: PipelineRef; work: WorkRef },
+): Promise<{ work: WorkRef; embedded: number; cached: number }> {
+  const { work } = input;
+  const embedder = deps.embedder;
+  const cache = deps.cache;
+  if (!embedder || !work.chunksKey) throw new Error('embedChunks runs on an embed worker, after chunkDocument');
+  const ctx = Context.current();
+  const vectorsKey = `${work.prefix}/vectors.f32`;
+  const batchSize = deps.spec.embedder.batchSize;
+  let embedded = 0;
+  let cached = 0;
+  let done = 0;
+
+  async function* vectors(): AsyncGenerator<Uint8Array> {
+    for await (const batch of batches(readChunks(deps.blobs, work.chunksKey!), batchSize)) {
+      const hits = cache
+        ? await cache.getMany(
+            embedder!.identity,
+            batch.map((c) => c.hash),
+          )
+        : batch.map(() => undefined);
+      const missIdx = hits.flatMap((h, i) => (h ? [] : [i]));
+      if (missIdx.length > 0) {
+        const fresh = await embedder!.embedDocuments(missIdx.map((i) => batch[i]!.text));
+        missIdx.forEach((i, k) => (hits[i] = fresh[k]));
+        await cache?.putMany(
+          embedder!.identity,
+          missIdx.map((i, k) => ({ hash: batch[i]!.hash, vector: fresh[k]! })),
+        );
+      }
+      embedded += missIdx.length;
+      cached += batch.length - missIdx.length;
+      done += batch.length;
+      ctx.heartbeat({ done });
+      const out = new Float32Array(batch.length * embedder!.dims);
+      hits.forEach((v, i) => out.set(v!, i * embedder!.dims));
+      yield new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    }
+  }
+  await deps.blobs.put(vectorsKey, vectors());
+  return { work: { ...work, vectorsKey, dims: embedder.dims }, embedded, cached };
+}

@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform } from 'node:stream';
+import { Context } from '@temporalio/activity';
+import { parseDocument } from '../connectors/parsers/parse.ts';
+import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
+import { documentKey } from '../pipeline/ids.ts';
+import type { PipelineRef } from '../workflows/types.ts';
+import { sourceFor, type PipelineDeps } from './deps.ts';
+import type { WorkRef } from './work.ts';
+
+export type FetchResult = { kind: 'parsed'; work: WorkRef } | { kind: 'unchanged'; chunks: number } | { kind: 'gone' };
+
+/**
+ * Streams the source object through a hash and the parser into the blob store. Returns `unchanged` when the bytes,
+ * the pipeline version and every sink's state say there is nothing to do.
+ */
+export async function fetchAndParse(
+  deps: PipelineDeps,
+  input: { pipeline: PipelineRef; sourceUri: string },
+): Promise<FetchResult> {
+  const { pipeline, sourceUri } = input;
+  const ctx = Context.current();
+  let opened;
+  try {
+    opened = await sourceFor(deps, sourceUri).open(sourceUri);
+  } catch (err) {
+    if (err instanceof ConnectorError && err.type === FailureType.NotFound) return { kind: 'gone' };
+    throw err;
+  }
+  if (opened.size > deps.limits.maxBytes) {
+    opened.body.destroy();
+    throw new ConnectorError(
+      FailureType.DocumentTooLarge,
+      `${opened.filename} is ${opened.size} bytes, over the limit of ${deps.limits.maxBytes}`,
+    );
+  }
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let lastBeat = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (bytes - lastBeat > 8 * 1024 * 1024) {
+        lastBeat = bytes;
+        ctx.heartbeat({ bytes });
+      }
+      cb(null, chunk);
+    },
+  });
+  opened.body.on('error', (err) => tap.destroy(err));
+  const body = opened.body.pipe(tap).pipe(new PassThrough());
+
+  const prefix = `work/${pipeline.tenant}/${documentKey(pipeline.tenant, sourceUri)}/${ctx.info.workflowExecution?.runId ?? ctx.info.activityId}`;
+  const parsedKey = `${prefix}/parsed.txt`;
+  const parsed = await parseDocument(
+    { body, filename: opened.filename, contentType: opened.contentType, size: opened.size },
+    deps.limits,
+  );
+  await deps.blobs.put(parsedKey, encodeUtf8(parsed.text));
+  await parsed.meta;
+  const contentHash = hash.digest('hex');
+
+  const prev = await deps.ledger.get(pipeline.tenant, sourceUri);
+  const sinksOk = pipeline.sinks.every((s) => prev?.sinks[s]?.state === 'ok');
+  if (
+    prev &&
+    prev.status !== 'deleted' &&
+    prev.status !== 'failed' &&
+    prev.contentHash === contentHash &&
+    prev.pipelineVersion === String(pipeline.version) &&
+    sinksOk
+  ) {
+    await deps.blobs.deletePrefix(`${prefix}/`);
+    return { kind: 'unchanged', chunks: prev.chunkIds.length };
+  }
+  return { kind: 'parsed', work: { prefix, parsedKey, contentHash, bytes } };
+}
+
+async function* encodeUtf8(pieces: AsyncIterable<string>): AsyncGenerator<Uint8Array> {
+  const enc = new TextEncoder();
+  for await (const piece of pieces) if (piece.length) yield enc.encode(piece);
+}

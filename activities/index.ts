@@ -1,0 +1,37 @@
+import { chunkDocument } from './chunk.ts';
+import type { PipelineDeps } from './deps.ts';
+import { embedChunks } from './embed.ts';
+import { atEdge } from './failures.ts';
+import { fetchAndParse } from './fetch-and-parse.ts';
+import { commitDocument, recordDeleted, recordFailure } from './ledger.ts';
+import { deleteFromSink, upsertToSink } from './sinks.ts';
+import { cleanupWork, listSourcePage, sourceHas } from './source.ts';
+
+type Bound<F> = F extends (deps: PipelineDeps, ...args: infer A) => infer R ? (...args: A) => R : never;
+function bind<F extends (deps: PipelineDeps, ...args: never[]) => Promise<unknown>>(deps: PipelineDeps, f: F): Bound<F> {
+  return ((...args: never[]) => f(deps, ...args)) as Bound<F>;
+}
+
+/** The CPU-side activities of one pipeline (ingest task queue). */
+export function createIngestActivities(deps: PipelineDeps) {
+  return atEdge({
+    fetchAndParse: bind(deps, fetchAndParse),
+    chunkDocument: bind(deps, chunkDocument),
+    upsertToSink: bind(deps, upsertToSink),
+    deleteFromSink: bind(deps, deleteFromSink),
+    commitDocument: bind(deps, commitDocument),
+    recordFailure: bind(deps, recordFailure),
+    recordDeleted: bind(deps, recordDeleted),
+    listSourcePage: bind(deps, listSourcePage),
+    sourceHas: bind(deps, sourceHas),
+    cleanupWork: bind(deps, cleanupWork),
+  });
+}
+
+/** The embedding activity (embed task queue: one worker per GPU server, or the local CPU model). */
+export function createEmbedActivities(deps: PipelineDeps) {
+  return atEdge({ embedChunks: bind(deps, embedChunks) });
+}
+
+export type IngestActivities = ReturnType<typeof createIngestActivities>;
+export type EmbedActivities = ReturnType<typeof createEmbedActivities>;

@@ -1,0 +1,85 @@
+import type { DocumentRecord } from '../connectors/ledger/ledger.ts';
+import type { PipelineRef } from '../workflows/types.ts';
+import type { PipelineDeps } from './deps.ts';
+import { readChunks, type WorkRef } from './work.ts';
+
+function base(prev: DocumentRecord | undefined, pipeline: PipelineRef, sourceUri: string): DocumentRecord {
+  return (
+    prev ?? {
+      tenant: pipeline.tenant,
+      sourceUri,
+      status: 'processing',
+      contentHash: null,
+      pipelineVersion: null,
+      chunkIds: [],
+      sinks: {},
+      lastError: null,
+      sourceVersion: null,
+      updatedAt: new Date().toISOString(),
+    }
+  );
+}
+
+/** Records the document's new version: hash, chunk ids and every sink's state. */
+export async function commitDocument(
+  deps: PipelineDeps,
+  input: {
+    pipeline: PipelineRef;
+    sourceUri: string;
+    work: WorkRef;
+    sinks: Record<string, { ok: boolean; upserted?: number; error?: string }>;
+  },
+): Promise<void> {
+  const { pipeline, sourceUri, work } = input;
+  const prev = await deps.ledger.get(pipeline.tenant, sourceUri);
+  const chunkIds: string[] = [];
+  for await (const c of readChunks(deps.blobs, work.chunksKey!)) chunkIds.push(c.id);
+  const now = new Date().toISOString();
+  const failed = Object.entries(input.sinks).filter(([, r]) => !r.ok);
+  await deps.ledger.put({
+    ...base(prev, pipeline, sourceUri),
+    status: failed.length === 0 ? 'ingested' : 'failed',
+    contentHash: work.contentHash,
+    pipelineVersion: String(pipeline.version),
+    chunkIds,
+    sinks: Object.fromEntries(
+      Object.entries(input.sinks).map(([name, r]) => [
+        name,
+        r.ok
+          ? { state: 'ok' as const, upserted: r.upserted ?? 0, updatedAt: now }
+          : { state: 'failed' as const, error: r.error, updatedAt: now },
+      ]),
+    ),
+    lastError: failed.length ? { type: 'SinkFailed', message: failed.map(([k, r]) => `${k}: ${r.error}`).join('; ') } : null,
+    sourceVersion: work.sourceVersion ?? prev?.sourceVersion ?? null,
+    updatedAt: now,
+  });
+}
+
+/** Marks a document failed with its typed reason; what the sinks hold of its last good version stays. */
+export async function recordFailure(
+  deps: PipelineDeps,
+  input: { pipeline: PipelineRef; sourceUri: string; error: { type: string; message: string } },
+): Promise<void> {
+  const prev = await deps.ledger.get(input.pipeline.tenant, input.sourceUri);
+  await deps.ledger.put({
+    ...base(prev, input.pipeline, input.sourceUri),
+    status: 'failed',
+    lastError: input.error,
+    updatedAt: new Date().toISOString(),
+  });
+}
+
+export async function recordDeleted(deps: PipelineDeps, input: { pipeline: PipelineRef; sourceUri: string }): Promise<void> {
+  const prev = await deps.ledger.get(input.pipeline.tenant, input.sourceUri);
+  const now = new Date().toISOString();
+  await deps.ledger.put({
+    ...base(prev, input.pipeline, input.sourceUri),
+    status: 'deleted',
+    chunkIds: [],
+    contentHash: null,
+    sinks: Object.fromEntries(input.pipeline.sinks.map((s) => [s, { state: 'ok' as const, upserted: 0, updatedAt: now }])),
+    lastError: null,
+    updatedAt: now,
+  });
+}

@@ -1,0 +1,80 @@
+import { Context } from '@temporalio/activity';
+import type { SinkRecord } from '../connectors/sinks/sink.ts';
+import { indexName } from '../pipeline/spec.ts';
+import type { PipelineRef } from '../workflows/types.ts';
+import { sinkFor, type PipelineDeps } from './deps.ts';
+import { readChunks, readVectors, type WorkRef } from './work.ts';
+
+const UPSERT_BATCH = 256;
+
+/**
+ * Writes the document's new chunks to one sink, then deletes the chunks the sink still holds for the document that
+ * the new version no longer has. Write-then-delete means readers never see the document vanish during an update; the
+ * stale set comes from the sink itself, so a sink that missed an earlier update heals here too.
+ */
+export async function upsertToSink(
+  deps: PipelineDeps,
+  input: { pipeline: PipelineRef; sourceUri: string; sink: string; work: WorkRef },
+): Promise<{ upserted: number; staleDeleted: number }> {
+  const { pipeline, sourceUri, work } = input;
+  if (!work.chunksKey || !work.vectorsKey || !work.dims) throw new Error('upsertToSink runs after embedChunks');
+  const ctx = Context.current();
+  const sink = sinkFor(deps, input.sink);
+  const index = indexName(pipeline);
+  await sink.ensureIndex({ name: index, dims: work.dims, metric: deps.embedder?.metric ?? 'cosine' });
+
+  const fresh = new Set<string>();
+  const vectors = readVectors(deps.blobs, work.vectorsKey, work.dims);
+  let batch: SinkRecord[] = [];
+  let upserted = 0;
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    await sink.upsert(index, batch);
+    upserted += batch.length;
+    batch = [];
+    ctx.heartbeat({ upserted });
+  };
+  try {
+    for await (const c of readChunks(deps.blobs, work.chunksKey)) {
+      const v = await vectors.next();
+      if (v.done) throw new Error(`vectors file ${work.vectorsKey} is shorter than the chunks file`);
+      fresh.add(c.id);
+      batch.push({
+        id: c.id,
+        vector: v.value,
+        text: c.text,
+        metadata: {
+          tenant: pipeline.tenant,
+          sourceUri,
+          chunkIndex: c.i,
+          start: c.start,
+          end: c.end,
+          contentHash: work.contentHash,
+          pipelineVersion: String(pipeline.version),
+        },
+      });
+      if (batch.length === UPSERT_BATCH) await flush();
+    }
+  } finally {
+    // Closes the vectors file even when the loop ends early.
+    await vectors.return(undefined);
+  }
+  await flush();
+
+  const stale = (await sink.idsOfDocument(index, pipeline.tenant, sourceUri)).filter((id) => !fresh.has(id));
+  if (stale.length > 0) await sink.deleteIds(index, stale);
+  return { upserted, staleDeleted: stale.length };
+}
+
+/** Removes every chunk of the document from one sink. */
+export async function deleteFromSink(
+  deps: PipelineDeps,
+  input: { pipeline: PipelineRef; sourceUri: string; sink: string },
+): Promise<{ deleted: number }> {
+  const { pipeline, sourceUri } = input;
+  const sink = sinkFor(deps, input.sink);
+  const index = indexName(pipeline);
+  const before = (await sink.idsOfDocument(index, pipeline.tenant, sourceUri).catch(() => [])).length;
+  await sink.deleteDocument(index, pipeline.tenant, sourceUri);
+  return { deleted: before };
+}

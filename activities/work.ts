@@ -1,0 +1,70 @@
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import type { BlobStore } from '../connectors/blobstore/blobstore.ts';
+
+/**
+ * Keys of one document's intermediate artifacts in the blob store. Only these keys travel through Temporal history
+ * (claim-check); the parsed text, chunks and vectors stay in the blob store.
+ */
+export interface WorkRef {
+  /** Folder of this workflow run's artifacts; deleted by cleanupWork. */
+  prefix: string;
+  parsedKey: string;
+  contentHash: string;
+  bytes: number;
+  sourceVersion?: string;
+  chunksKey?: string;
+  chunks?: number;
+  tokens?: number;
+  vectorsKey?: string;
+  dims?: number;
+}
+
+/** One line of the chunks file. */
+export interface ChunkLine {
+  i: number;
+  id: string;
+  start: number;
+  end: number;
+  tokens: number;
+  /** sha256 of the chunk text: the embedding cache key. */
+  hash: string;
+  text: string;
+}
+
+/** Streams the chunks file line by line. */
+export async function* readChunks(blobs: BlobStore, key: string): AsyncGenerator<ChunkLine> {
+  const lines = createInterface({ input: await blobs.get(key), crlfDelay: Infinity });
+  for await (const line of lines) if (line) yield JSON.parse(line) as ChunkLine;
+}
+
+/** Streams the vectors file (little-endian float32, `dims` per chunk, in chunk order) one vector at a time. */
+export async function* readVectors(blobs: BlobStore, key: string, dims: number): AsyncGenerator<Float32Array> {
+  const stride = dims * 4;
+  let carry = Buffer.alloc(0);
+  for await (const piece of (await blobs.get(key)) as Readable) {
+    let buf = carry.length ? Buffer.concat([carry, piece as Buffer]) : (piece as Buffer);
+    let off = 0;
+    for (; off + stride <= buf.length; off += stride) {
+      const v = new Float32Array(dims);
+      for (let d = 0; d < dims; d++) v[d] = buf.readFloatLE(off + d * 4);
+      yield v;
+    }
+    carry = Buffer.from(buf.subarray(off));
+    buf = Buffer.alloc(0);
+  }
+  if (carry.length) throw new Error(`vectors file ${key} ends with ${carry.length} stray bytes`);
+}
+
+/** Groups an async iterable into arrays of `size`. */
+export async function* batches<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let batch: T[] = [];
+  for await (const item of items) {
+    batch.push(item);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length) yield batch;
+}

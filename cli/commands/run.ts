@@ -1,0 +1,115 @@
+import { SingleBar, Presets } from 'cli-progress';
+import { indexName } from '../../pipeline/spec.ts';
+import { RaglineClient } from '../../sdk/client.ts';
+import { createSinks } from '../../workers/build-deps.ts';
+import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
+import type { SourceCounts } from '../../workflows/types.ts';
+import { normaliseSourceUri, type CliContext } from '../context.ts';
+
+export interface RunOptions {
+  source: string;
+  wait?: boolean;
+  json?: boolean;
+  /** Run the pipeline's workers inside this process (default) instead of relying on `ingest worker` processes. */
+  worker?: boolean;
+}
+
+export interface RunSummary {
+  documents: { ingested: number; unchanged: number; deleted: number; failed: number };
+  chunks: number;
+  sinks: Record<string, { upserted: number; count: number }>;
+}
+
+/** `ingest run --source URI`: starts a source run; with --wait/--json follows it to the end. */
+export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<RunSummary | undefined> {
+  const sourceUri = normaliseSourceUri(opts.source);
+  const wait = opts.wait || opts.json;
+  let workers: RunningWorkers | undefined;
+  if (opts.worker !== false && wait) {
+    workers = await startWorkers({
+      spec: ctx.spec,
+      address: ctx.temporal.address,
+      namespace: ctx.temporal.namespace,
+      roles: ['ingest', 'embed'],
+      s3: ctx.s3,
+      baseDir: ctx.baseDir,
+    });
+  }
+  const client = await RaglineClient.connect({ ...ctx.temporal, spec: ctx.spec });
+  try {
+    const handle = await client.startIngest(sourceUri);
+    if (!wait) {
+      console.log(
+        `started ${handle.workflowId}; follow it in the Temporal UI or with: ingest run --source ${opts.source} --wait`,
+      );
+      return undefined;
+    }
+    const counts = await follow(handle, !opts.json);
+    const summary = await summarise(ctx, counts);
+    if (opts.json) console.log(JSON.stringify(summary));
+    else printSummary(summary, counts);
+    return summary;
+  } finally {
+    await client.close();
+    await workers?.shutdown();
+  }
+}
+
+async function follow(handle: Awaited<ReturnType<RaglineClient['startIngest']>>, showBar: boolean): Promise<SourceCounts> {
+  const bar =
+    showBar && process.stderr.isTTY
+      ? new SingleBar({ format: ' {bar} {value}/{total} documents | {status}', stream: process.stderr }, Presets.shades_classic)
+      : undefined;
+  bar?.start(1, 0, { status: 'listing' });
+  let stop = false;
+  const poll = (async () => {
+    while (!stop) {
+      try {
+        const p = await handle.progress();
+        const finished = p.ingested + p.unchanged + p.deleted + p.failed + p.handedOff;
+        bar?.setTotal(Math.max(1, p.listed));
+        bar?.update(finished, {
+          status: `${p.ingested} ingested, ${p.unchanged} unchanged, ${p.failed} failed${p.paused ? ' (paused)' : ''}`,
+        });
+      } catch {
+        // the run may be between continue-as-new runs; the next poll sees the new one
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  try {
+    return await handle.result();
+  } finally {
+    stop = true;
+    await poll;
+    bar?.stop();
+  }
+}
+
+async function summarise(ctx: CliContext, counts: SourceCounts): Promise<RunSummary> {
+  const sinks: RunSummary['sinks'] = {};
+  for (const [name, sink] of createSinks(ctx.spec)) {
+    try {
+      const count = await sink.count(indexName(ctx.spec), { tenant: ctx.spec.tenant }).catch(() => 0);
+      sinks[name] = { upserted: counts.upserted[name] ?? 0, count };
+    } finally {
+      await sink.close();
+    }
+  }
+  return {
+    documents: { ingested: counts.ingested, unchanged: counts.unchanged, deleted: counts.deleted, failed: counts.failed },
+    chunks: counts.chunks,
+    sinks,
+  };
+}
+
+function printSummary(s: RunSummary, counts: SourceCounts): void {
+  const d = s.documents;
+  console.log(
+    `documents: ${d.ingested} ingested, ${d.unchanged} unchanged, ${d.deleted} deleted, ${d.failed} failed (${counts.listed} listed)`,
+  );
+  console.log(`chunks: ${s.chunks} written, ${counts.cached} embeddings from cache`);
+  for (const [name, v] of Object.entries(s.sinks))
+    console.log(`sink ${name}: ${v.upserted} upserted, ${v.count} stored for this tenant`);
+  if (d.failed > 0) console.log('see why with: ingest status --failed');
+}

@@ -1,0 +1,40 @@
+import { resolve } from 'node:path';
+import { createLocalOnnxEmbedder } from '../../connectors/embedders/local-onnx.ts';
+import type { SearchHit } from '../../connectors/sinks/sink.ts';
+import { indexName } from '../../pipeline/spec.ts';
+import { ensureModel } from '../../scripts/fetch-model.ts';
+import { createSinks } from '../../workers/build-deps.ts';
+import type { CliContext } from '../context.ts';
+
+/** `ingest search "<query>"`: embeds the query with the pipeline's model and asks one sink for the nearest chunks. */
+export async function searchCommand(
+  ctx: CliContext,
+  query: string,
+  opts: { topK?: number; sink?: string; json?: boolean },
+): Promise<SearchHit[]> {
+  const modelDir = ctx.spec.embedder.modelDir ? resolve(ctx.baseDir, ctx.spec.embedder.modelDir) : await ensureModel();
+  const embedder = await createLocalOnnxEmbedder({ modelDir, maxBatchTokens: ctx.spec.embedder.maxBatchTokens });
+  const sinks = createSinks(ctx.spec);
+  try {
+    const name = opts.sink ?? ctx.spec.sinks[0]!.name;
+    const sink = sinks.get(name);
+    if (!sink) throw new Error(`the pipeline has no sink named ${name}`);
+    const vector = await embedder.embedQuery(query);
+    const hits = await sink.search(indexName(ctx.spec), vector, { topK: opts.topK ?? 5, tenant: ctx.spec.tenant });
+    if (opts.json) console.log(JSON.stringify({ query, sink: name, hits }));
+    else printHits(hits);
+    return hits;
+  } finally {
+    await embedder.close();
+    await Promise.all([...sinks.values()].map((s) => s.close()));
+  }
+}
+
+export function printHits(hits: SearchHit[]): void {
+  if (hits.length === 0) console.log('no results');
+  hits.forEach((h, i) => {
+    const text = h.text.replace(/\s+/g, ' ').trim();
+    console.log(`${i + 1}. ${h.score.toFixed(3)}  ${h.metadata.sourceUri} [${h.metadata.start}..${h.metadata.end}]`);
+    console.log(`   ${text.length > 240 ? `${text.slice(0, 237)}...` : text}`);
+  });
+}

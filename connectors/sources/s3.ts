@@ -1,0 +1,76 @@
+import { GetObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import { ConnectorError, FailureType } from '../shared/errors.ts';
+import type { OpenedObject, Source, SourcePage } from './source.ts';
+
+export const S3SourceConfig = z.object({
+  endpoint: z.string().url().optional(),
+  region: z.string().default('us-east-1'),
+  accessKeyId: z.string().optional(),
+  secretAccessKey: z.string().optional(),
+  forcePathStyle: z.boolean().default(true),
+});
+export type S3SourceConfig = z.infer<typeof S3SourceConfig>;
+
+export function parseS3Uri(uri: string): { bucket: string; key: string } {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
+  if (!m) throw new ConnectorError(FailureType.InvalidInput, `not an s3:// uri: ${uri}`);
+  return { bucket: m[1]!, key: m[2]! };
+}
+
+/** Objects under an `s3://bucket/prefix`, paged with ListObjectsV2 continuation tokens. */
+export function createS3Source(config: S3SourceConfig): Source {
+  const client = new S3Client({
+    endpoint: config.endpoint,
+    region: config.region,
+    forcePathStyle: config.forcePathStyle,
+    // Temporal retries the activity; SDK retries underneath would multiply the attempts.
+    maxAttempts: 1,
+    ...(config.accessKeyId && config.secretAccessKey
+      ? { credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey } }
+      : {}),
+  });
+  return {
+    handles: (uri) => uri.startsWith('s3://'),
+
+    async list(prefixUri, { cursor, pageSize }): Promise<SourcePage> {
+      const { bucket, key: prefix } = parseS3Uri(prefixUri);
+      const res = await client
+        .send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: cursor, MaxKeys: pageSize }))
+        .catch((err: unknown) => mapS3Error(err, prefixUri));
+      const items = (res.Contents ?? [])
+        .filter((o) => o.Key && !o.Key.endsWith('/'))
+        .map((o) => ({ uri: `s3://${bucket}/${o.Key}`, size: o.Size ?? 0, version: (o.ETag ?? '').replace(/"/g, '') }));
+      return res.IsTruncated && res.NextContinuationToken ? { items, cursor: res.NextContinuationToken } : { items };
+    },
+
+    async open(uri): Promise<OpenedObject> {
+      const { bucket, key } = parseS3Uri(uri);
+      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key })).catch((err: unknown) => mapS3Error(err, uri));
+      return {
+        body: res.Body as Readable,
+        size: res.ContentLength ?? 0,
+        contentType: res.ContentType,
+        filename: key.split('/').pop() ?? key,
+      };
+    },
+
+    async close() {
+      client.destroy();
+    },
+  };
+}
+
+/** The one place S3 failures become typed connector errors. */
+export function mapS3Error(err: unknown, what: string): never {
+  if (err instanceof S3ServiceException) {
+    const status = err.$metadata.httpStatusCode ?? 0;
+    if (err.name === 'NoSuchKey' || err.name === 'NoSuchBucket' || status === 404)
+      throw new ConnectorError(FailureType.NotFound, `${what}: ${err.name}`, { cause: err });
+    if (status === 403) throw new ConnectorError(FailureType.InvalidInput, `${what}: access denied (${err.name})`, { cause: err });
+    if (status === 429 || err.name === 'SlowDown') throw new ConnectorError(FailureType.RateLimited, `${what}: ${err.name}`, { cause: err });
+    throw new ConnectorError(FailureType.Unavailable, `${what}: ${err.name} (${status})`, { cause: err });
+  }
+  throw new ConnectorError(FailureType.Unavailable, `${what}: ${(err as Error).message}`, { cause: err });
+}

@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const ChunkerSpec = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('recursive'),
+    chunkSize: z.number().int().min(16).max(8192).default(256),
+    chunkOverlap: z.number().int().min(0).default(32),
+  }),
+]);
+
+const EmbedderSpec = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('local-onnx'),
+    /** Folder with model.onnx, tokenizer.json and model.json; default: the model the bootstrap fetched. */
+    modelDir: z.string().optional(),
+    maxBatchTokens: z.number().int().min(256).default(8192),
+    /** Texts per embed call inside the activity (also the cache lookup batch). */
+    batchSize: z.number().int().min(1).max(4096).default(256),
+  }),
+]);
+
+const SinkSpec = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('chroma'),
+    name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes'),
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().default(8000),
+    ssl: z.boolean().default(false),
+  }),
+]);
+
+const BlobStoreSpec = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('local-dir'), root: z.string().default('.data/blobs') }),
+  z.object({
+    kind: z.literal('s3'),
+    bucket: z.string().min(3),
+    prefix: z.string().default(''),
+    endpoint: z.string().url().optional(),
+    region: z.string().default('us-east-1'),
+  }),
+]);
+
+const LedgerSpec = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('sqlite'), path: z.string().default('.data/ledger.sqlite') }),
+]);
+
+/** A pipeline: where documents come from and how they become vectors in which sinks. */
+export const PipelineSpec = z
+  .object({
+    /** Identifies the pipeline in workflow ids, search attributes and index names. */
+    name: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'lowercase letters, digits and dashes, starting with a letter'),
+    /** Part of every chunk id and index name: bump it to rebuild every document. */
+    version: z.number().int().min(1),
+    tenant: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . -'),
+    source: z
+      .object({
+        s3: z
+          .object({
+            endpoint: z.string().url().optional(),
+            region: z.string().default('us-east-1'),
+            forcePathStyle: z.boolean().default(true),
+          })
+          .default({ region: 'us-east-1', forcePathStyle: true }),
+      })
+      .default({ s3: { region: 'us-east-1', forcePathStyle: true } }),
+    parser: z
+      .object({
+        maxBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(256 * 1024 * 1024),
+        maxChars: z
+          .number()
+          .int()
+          .positive()
+          .default(256 * 1024 * 1024),
+        maxDecompressedBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(256 * 1024 * 1024),
+        maxPages: z.number().int().positive().default(5000),
+      })
+      .default({
+        maxBytes: 256 * 1024 * 1024,
+        maxChars: 256 * 1024 * 1024,
+        maxDecompressedBytes: 256 * 1024 * 1024,
+        maxPages: 5000,
+      }),
+    chunker: ChunkerSpec,
+    embedder: EmbedderSpec,
+    sinks: z.array(SinkSpec).min(1),
+    blobStore: BlobStoreSpec,
+    ledger: LedgerSpec,
+    concurrency: z
+      .object({
+        /** Document workflows a source run keeps in flight. */
+        documents: z.number().int().min(1).max(1000).default(8),
+        /** Objects listed per source page (one continue-as-new per page). */
+        pageSize: z.number().int().min(1).max(1000).default(100),
+      })
+      .default({ documents: 8, pageSize: 100 }),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.chunker.chunkOverlap >= spec.chunker.chunkSize)
+      ctx.addIssue({ code: 'custom', path: ['chunker', 'chunkOverlap'], message: 'must be smaller than chunkSize' });
+    const names = spec.sinks.map((s) => s.name);
+    names.forEach((n, i) => {
+      if (names.indexOf(n) !== i)
+        ctx.addIssue({ code: 'custom', path: ['sinks', i, 'name'], message: `duplicate sink name ${n}` });
+    });
+  });
+export type PipelineSpec = z.infer<typeof PipelineSpec>;
+export type PipelineSpecInput = z.input<typeof PipelineSpec>;
+
+export class PipelineSpecError extends Error {
+  override name = 'PipelineSpecError';
+  readonly issues: string[];
+  constructor(source: string, issues: string[]) {
+    super(`invalid pipeline ${source}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.issues = issues;
+  }
+}
+
+/** Validates a pipeline object, reporting every issue at once with its path. */
+export function validatePipelineSpec(input: unknown, source = 'spec'): PipelineSpec {
+  const res = PipelineSpec.safeParse(input);
+  if (res.success) return res.data;
+  throw new PipelineSpecError(
+    source,
+    res.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+  );
+}
+
+/** Reads a YAML or JSON pipeline file. */
+export function loadPipelineSpec(file: string): PipelineSpec {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new PipelineSpecError(file, [(err as Error).message]);
+  }
+  return validatePipelineSpec(raw, file);
+}
+
+/** The embedded default: local CPU model, recursive chunker, Chroma, local blob folder, SQLite ledger. */
+export function defaultPipelineSpec(opts: { dataDir: string; chromaPort: number; tenant?: string }): PipelineSpec {
+  return validatePipelineSpec({
+    name: 'default',
+    version: 1,
+    tenant: opts.tenant ?? 'default',
+    chunker: { kind: 'recursive', chunkSize: 256, chunkOverlap: 32 },
+    embedder: { kind: 'local-onnx' },
+    sinks: [{ kind: 'chroma', name: 'chroma', port: opts.chromaPort }],
+    blobStore: { kind: 'local-dir', root: `${opts.dataDir}/blobs` },
+    ledger: { kind: 'sqlite', path: `${opts.dataDir}/ledger.sqlite` },
+  });
+}
+
+/** The index (collection) name a sink uses for this pipeline version. */
+export function indexName(spec: Pick<PipelineSpec, 'name' | 'version'>): string {
+  return `${spec.name}-v${spec.version}`.replace(/[^a-z0-9-]/g, '-');
+}

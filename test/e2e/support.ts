@@ -1,0 +1,108 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createSqliteLedger } from '../../connectors/ledger/sqlite.ts';
+import type { Ledger } from '../../connectors/ledger/ledger.ts';
+import type { Sink } from '../../connectors/sinks/sink.ts';
+import { indexName, validatePipelineSpec, type PipelineSpec, type PipelineSpecInput } from '../../pipeline/spec.ts';
+import { RaglineClient } from '../../sdk/client.ts';
+import { createSinks } from '../../workers/build-deps.ts';
+import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
+import { stack, uniqueName } from '../support/stack.ts';
+
+export const s3Access = {
+  endpoint: `http://127.0.0.1:${stack.ports.s3}`,
+  accessKeyId: stack.s3.accessKey,
+  secretAccessKey: stack.s3.secretKey,
+};
+
+/** A pipeline of its own (name, tenant, bucket, collection, ledger) on the running stack, with in-process workers. */
+export class Harness {
+  readonly spec: PipelineSpec;
+  readonly dataDir: string;
+  readonly bucket: string;
+  readonly s3: S3Client;
+  readonly ledger: Ledger;
+  readonly sink: Sink;
+  client!: RaglineClient;
+  workers?: RunningWorkers;
+
+  constructor(overrides: Partial<PipelineSpecInput> = {}) {
+    this.dataDir = mkdtempSync(join(tmpdir(), 'ragline-e2e-'));
+    this.bucket = uniqueName('e2e');
+    this.spec = validatePipelineSpec({
+      name: uniqueName('e2e').slice(0, 30),
+      version: 1,
+      tenant: uniqueName('tenant'),
+      chunker: { kind: 'recursive', chunkSize: 64, chunkOverlap: 8 },
+      embedder: { kind: 'local-onnx' },
+      sinks: [{ kind: 'chroma', name: 'chroma', port: stack.ports.chroma }],
+      blobStore: { kind: 'local-dir', root: join(this.dataDir, 'blobs') },
+      ledger: { kind: 'sqlite', path: join(this.dataDir, 'ledger.sqlite') },
+      ...overrides,
+    });
+    this.s3 = new S3Client({
+      endpoint: s3Access.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3Access.accessKeyId, secretAccessKey: s3Access.secretAccessKey },
+    });
+    this.ledger = createSqliteLedger({ path: this.spec.ledger.path });
+    this.sink = createSinks(this.spec).get('chroma')!;
+  }
+
+  get index(): string {
+    return indexName(this.spec);
+  }
+
+  uri(key: string): string {
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  async start(opts: { workers?: boolean } = {}): Promise<this> {
+    await this.s3.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    if (opts.workers !== false) await this.startWorkers();
+    this.client = await RaglineClient.connect({ address: `127.0.0.1:${stack.ports.temporal}`, namespace: stack.temporalNamespace, spec: this.spec });
+    return this;
+  }
+
+  async startWorkers(): Promise<void> {
+    this.workers = await startWorkers({
+      spec: this.spec,
+      address: `127.0.0.1:${stack.ports.temporal}`,
+      namespace: stack.temporalNamespace,
+      roles: ['ingest', 'embed'],
+      s3: s3Access,
+      baseDir: this.dataDir,
+      logLevel: 'ERROR',
+    });
+  }
+
+  async put(key: string, body: string | Uint8Array): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body }));
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  /** Ingests the whole bucket and returns the run's counts. */
+  async ingestAll() {
+    const handle = await this.client.startIngest(`s3://${this.bucket}/`);
+    return handle.result();
+  }
+
+  async sinkIds(key: string): Promise<string[]> {
+    return (await this.sink.idsOfDocument(this.index, this.spec.tenant, this.uri(key))).sort();
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.close();
+    await this.workers?.shutdown();
+    await this.sink.close();
+    await this.ledger.close();
+    this.s3.destroy();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}

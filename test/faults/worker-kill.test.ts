@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Harness, s3Access } from '../e2e/support.ts';
+import { stack } from '../support/stack.ts';
+
+const DOCS = 200;
+const root = join(import.meta.dirname, '..', '..');
+
+/** `ingest worker` as its own process, like an operator runs it. */
+function startWorkerProcess(specFile: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(root, 'cli', 'ingest.ts'), '--pipeline', specFile, 'worker'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: `127.0.0.1:${stack.ports.temporal}`,
+      AWS_ENDPOINT_URL_S3: s3Access.endpoint,
+      AWS_ACCESS_KEY_ID: s3Access.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3Access.secretAccessKey,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('is polling')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${err}`)));
+  });
+}
+
+function sigkill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    process.kill(-child.pid!, 'SIGKILL');
+  });
+}
+
+describe('a worker SIGKILLed in the middle of a run', () => {
+  const h = new Harness({ concurrency: { documents: 8, pageSize: 50 } });
+  let specFile: string;
+  let worker: ChildProcess | undefined;
+
+  before(async () => {
+    await h.start({ workers: false });
+    specFile = join(h.dataDir, 'pipeline.json');
+    writeFileSync(specFile, JSON.stringify(h.spec));
+    for (let i = 0; i < DOCS; i++) {
+      const words = Array.from({ length: 20 + (i % 7) * 25 }, (_, k) => `word${(i * 31 + k) % 997}`).join(' ');
+      await h.put(`many/doc-${String(i).padStart(3, '0')}.txt`, `Document ${i}. ${words}.`);
+    }
+  });
+  after(async () => {
+    if (worker && worker.exitCode === null) await sigkill(worker);
+    await h.stop();
+  });
+
+  it('completes after a restart, with exactly the expected chunks in the sink and a ledger that agrees', async () => {
+    worker = await startWorkerProcess(specFile);
+    const handle = await h.client.startIngest(`s3://${h.bucket}/`);
+    // Kill at a random point once the run is well under way (some documents done, many still to go).
+    const target = 10 + Math.floor(Math.random() * 60);
+    for (;;) {
+      const p = await handle.progress().catch(() => undefined);
+      if (p && p.ingested >= target) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await sigkill(worker);
+    const killedAt = await handle.progress();
+    assert.ok(killedAt.ingested < DOCS, 'the kill happened mid-run');
+
+    worker = await startWorkerProcess(specFile);
+    const counts = await handle.result();
+    assert.equal(counts.listed, DOCS);
+    assert.equal(counts.failed, 0);
+    assert.equal(counts.ingested + counts.unchanged, DOCS);
+
+    let expected = 0;
+    for (let i = 0; i < DOCS; i++) {
+      const key = `many/doc-${String(i).padStart(3, '0')}.txt`;
+      const rec = await h.ledger.get(h.spec.tenant, h.uri(key));
+      assert.equal(rec?.status, 'ingested', key);
+      assert.deepEqual(await h.sinkIds(key), [...rec.chunkIds].sort(), key);
+      expected += rec.chunkIds.length;
+    }
+    assert.equal(await h.sink.count(h.index, { tenant: h.spec.tenant }), expected, 'no duplicates, nothing missing');
+  });
+});

@@ -1,0 +1,78 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { EmbedActivities, IngestActivities } from '../../activities/index.ts';
+import type { PipelineRef } from '../../workflows/types.ts';
+import { stack, uniqueName } from '../support/stack.ts';
+
+let runtime = false;
+
+/** A test environment on the running dev server (real history, real search attributes). */
+export async function workflowEnv(): Promise<TestWorkflowEnvironment> {
+  if (!runtime) {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    runtime = true;
+  }
+  return TestWorkflowEnvironment.createFromExistingServer({
+    address: `127.0.0.1:${stack.ports.temporal}`,
+    namespace: stack.temporalNamespace,
+  });
+}
+
+export function testPipeline(taskQueue: string, sinks = ['alpha', 'beta']): PipelineRef {
+  return { name: 'wftest', version: 1, tenant: uniqueName('t'), sinks, ingestQueue: taskQueue, embedQueue: taskQueue };
+}
+
+export type Calls = Array<{ name: string; input: unknown }>;
+type AllActivities = IngestActivities & EmbedActivities;
+
+/**
+ * Activities as plain objects recording their calls. Each behaviour can be overridden per test; the defaults model a
+ * healthy pipeline for a document of 3 chunks.
+ */
+export function fakeActivities(
+  calls: Calls,
+  overrides: Partial<Record<keyof AllActivities, (input: never) => Promise<unknown>>> = {},
+): AllActivities {
+  const work = { prefix: 'work/x', parsedKey: 'work/x/parsed.txt', contentHash: 'h1', bytes: 10 };
+  const defaults: Record<keyof AllActivities, (input: never) => Promise<unknown>> = {
+    fetchAndParse: async () => ({ kind: 'parsed', work }),
+    chunkDocument: async () => ({ work: { ...work, chunksKey: 'c', chunks: 3 }, chunks: 3, tokens: 30 }),
+    embedChunks: async () => ({ work: { ...work, chunksKey: 'c', chunks: 3, vectorsKey: 'v', dims: 4 }, embedded: 3, cached: 0 }),
+    upsertToSink: async () => ({ upserted: 3, staleDeleted: 0 }),
+    deleteFromSink: async () => ({ deleted: 3 }),
+    commitDocument: async () => undefined,
+    recordFailure: async () => undefined,
+    recordDeleted: async () => undefined,
+    listSourcePage: async () => ({ items: [] }),
+    sourceHas: async () => false,
+    cleanupWork: async () => undefined,
+  };
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries({ ...defaults, ...overrides })) {
+    out[name] = async (input: never) => {
+      calls.push({ name, input });
+      return fn(input);
+    };
+  }
+  return out as unknown as AllActivities;
+}
+
+export async function workerFor(env: TestWorkflowEnvironment, taskQueue: string, activities: AllActivities): Promise<Worker> {
+  return Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? stack.temporalNamespace,
+    taskQueue,
+    workflowsPath: new URL('../../workflows/index.ts', import.meta.url).pathname,
+    activities,
+  });
+}
+
+export const corrupt = () =>
+  ApplicationFailure.nonRetryable('report.pdf is not a valid PDF (Invalid PDF structure)', 'CorruptDocument');
+
+export function names(calls: Calls): string[] {
+  return calls.map((c) => c.name);
+}
+
+export { uniqueName };

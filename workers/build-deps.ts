@@ -1,0 +1,78 @@
+import { resolve } from 'node:path';
+import type { PipelineDeps } from '../activities/deps.ts';
+import { createLocalDirBlobStore } from '../connectors/blobstore/local-dir.ts';
+import { createS3BlobStore } from '../connectors/blobstore/s3.ts';
+import { createRecursiveChunker } from '../connectors/chunkers/recursive.ts';
+import { createLocalOnnxEmbedder, loadTokenCounter } from '../connectors/embedders/local-onnx.ts';
+import { createSqliteEmbeddingCache } from '../connectors/ledger/embedding-cache-sqlite.ts';
+import { createSqliteLedger } from '../connectors/ledger/sqlite.ts';
+import { createChromaSink } from '../connectors/sinks/chroma.ts';
+import type { Sink } from '../connectors/sinks/sink.ts';
+import { createLocalDirSource } from '../connectors/sources/local-dir.ts';
+import { createS3Source } from '../connectors/sources/s3.ts';
+import { ensureModel } from '../scripts/fetch-model.ts';
+import type { PipelineSpec } from '../pipeline/spec.ts';
+
+/** Credentials and endpoint for S3, read from the environment at the edge (CLI, worker start). */
+export interface S3Access {
+  endpoint?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+export type WorkerRole = 'ingest' | 'embed';
+
+export interface BuiltDeps extends PipelineDeps {
+  close(): Promise<void>;
+}
+
+/** One client per sink the pipeline names. */
+export function createSinks(spec: PipelineSpec): Map<string, Sink> {
+  return new Map<string, Sink>(spec.sinks.map((s) => [s.name, createChromaSink({ host: s.host, port: s.port, ssl: s.ssl })]));
+}
+
+/** Builds the connectors one worker process needs. Embed workers load the model; ingest workers only its tokenizer. */
+export async function buildPipelineDeps(
+  spec: PipelineSpec,
+  opts: { roles: WorkerRole[]; s3: S3Access; baseDir: string },
+): Promise<BuiltDeps> {
+  const at = (p: string): string => resolve(opts.baseDir, p);
+  const modelDir = spec.embedder.modelDir ? at(spec.embedder.modelDir) : await ensureModel();
+  const s3 = { ...spec.source.s3, ...opts.s3 };
+  const sources = [createLocalDirSource(), createS3Source(s3)];
+  const blobs =
+    spec.blobStore.kind === 'local-dir'
+      ? createLocalDirBlobStore({ root: at(spec.blobStore.root) })
+      : createS3BlobStore({ ...spec.blobStore, ...opts.s3, forcePathStyle: true });
+  const ledger = createSqliteLedger({ path: at(spec.ledger.path) });
+  const sinks = createSinks(spec);
+  const embedder = opts.roles.includes('embed')
+    ? await createLocalOnnxEmbedder({ modelDir, maxBatchTokens: spec.embedder.maxBatchTokens })
+    : undefined;
+  const counter = embedder?.tokenCounter ?? (await loadTokenCounter(modelDir));
+  const chunker = createRecursiveChunker({ chunkSize: spec.chunker.chunkSize, chunkOverlap: spec.chunker.chunkOverlap }, counter);
+  const cache = opts.roles.includes('embed')
+    ? createSqliteEmbeddingCache({ path: at(`${spec.ledger.path}.embeddings`) })
+    : undefined;
+  return {
+    spec,
+    sources,
+    blobs,
+    ledger,
+    sinks,
+    chunker,
+    limits: spec.parser,
+    embedder,
+    cache,
+    async close() {
+      await Promise.allSettled([
+        ...sources.map((s) => s.close()),
+        blobs.close(),
+        ledger.close(),
+        ...[...sinks.values()].map((s) => s.close()),
+        embedder?.close(),
+        cache?.close(),
+      ]);
+    },
+  };
+}

@@ -1,0 +1,183 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { EmbedActivities, IngestActivities } from '../activities/index.ts';
+import { docStatusKey } from './search-attributes.ts';
+import type { DocEvent, DocOutcome, DocumentWorkflowInput } from './types.ts';
+
+export const docEventSignal = defineSignal<[DocEvent]>('docEvent');
+export const docStateQuery = defineQuery<{ status: string; pending: number; applied: number; last?: DocOutcome }>('state');
+
+/** Events applied per run before continuing as new, so a busy document's history stays short. */
+const EVENTS_PER_RUN = 50;
+
+const NON_RETRYABLE = [
+  'UnsupportedFormat',
+  'DocumentTooLarge',
+  'CorruptDocument',
+  'EmptyDocument',
+  'InvalidEncoding',
+  'InvalidInput',
+  'SinkRejected',
+];
+
+function ingestActivities(queue: string) {
+  return proxyActivities<IngestActivities>({
+    taskQueue: queue,
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: '30 seconds',
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 8,
+      nonRetryableErrorTypes: NON_RETRYABLE,
+    },
+  });
+}
+
+function embedActivities(queue: string) {
+  return proxyActivities<EmbedActivities>({
+    taskQueue: queue,
+    startToCloseTimeout: '60 minutes',
+    heartbeatTimeout: '30 seconds',
+    // Rate limits slow a document down, they never fail it: retry for long, honouring the server's Retry-After.
+    retry: {
+      initialInterval: '2 seconds',
+      backoffCoefficient: 2,
+      maximumInterval: '2 minutes',
+      maximumAttempts: 30,
+      nonRetryableErrorTypes: NON_RETRYABLE,
+    },
+  });
+}
+
+/** Each sink gets its own activity and retry budget: one sink's outage never blocks or re-embeds the others. */
+function sinkActivities(queue: string) {
+  return proxyActivities<IngestActivities>({
+    taskQueue: queue,
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: '30 seconds',
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 10,
+      nonRetryableErrorTypes: NON_RETRYABLE,
+    },
+  });
+}
+
+/**
+ * The entity workflow of one document (`doc:{tenant}:{sourceUri}`): applies its upsert and delete events one at a
+ * time, in arrival order. Events that pile up while one is applied collapse into the newest, since applying an event
+ * always reads the source's current state.
+ */
+export async function documentWorkflow(input: DocumentWorkflowInput): Promise<DocOutcome> {
+  const { pipeline, sourceUri } = input;
+  const acts = ingestActivities(pipeline.ingestQueue);
+  const sinks = sinkActivities(pipeline.ingestQueue);
+  const embed = embedActivities(pipeline.embedQueue);
+  const pending: DocEvent[] = [...input.pending];
+  let applied = 0;
+  let status = 'processing';
+  let last: DocOutcome | undefined;
+
+  setHandler(docEventSignal, (e) => void pending.push(e));
+  setHandler(docStateQuery, () => ({ status, pending: pending.length, applied, last }));
+
+  const setStatus = (s: string): void => {
+    status = s;
+    upsertSearchAttributes([{ key: docStatusKey, value: s }]);
+  };
+
+  async function applyUpsert(): Promise<DocOutcome> {
+    const fetched = await acts.fetchAndParse({ pipeline, sourceUri });
+    if (fetched.kind === 'gone') return applyDelete(false);
+    if (fetched.kind === 'unchanged') return { status: 'unchanged', chunks: fetched.chunks, upserted: {}, cached: 0 };
+    const work = fetched.work;
+    try {
+      const chunked = await acts.chunkDocument({ pipeline, sourceUri, work });
+      const embedded = await embed.embedChunks({ pipeline, work: chunked.work });
+      const results = await Promise.allSettled(
+        pipeline.sinks.map((sink) => sinks.upsertToSink({ pipeline, sourceUri, sink, work: embedded.work })),
+      );
+      const sinkResults = Object.fromEntries(
+        results.map((r, i) => [
+          pipeline.sinks[i]!,
+          r.status === 'fulfilled' ? { ok: true, upserted: r.value.upserted } : { ok: false, error: failureMessage(r.reason) },
+        ]),
+      );
+      await acts.commitDocument({ pipeline, sourceUri, work: embedded.work, sinks: sinkResults });
+      const failed = Object.entries(sinkResults).filter(([, r]) => !r.ok);
+      const upserted = Object.fromEntries(Object.entries(sinkResults).map(([k, r]) => [k, r.upserted ?? 0]));
+      if (failed.length > 0) {
+        const message = failed.map(([k, r]) => `${k}: ${r.error}`).join('; ');
+        return {
+          status: 'failed',
+          chunks: chunked.chunks,
+          upserted,
+          cached: embedded.cached,
+          error: { type: 'SinkFailed', message },
+        };
+      }
+      return { status: 'ingested', chunks: chunked.chunks, upserted, cached: embedded.cached };
+    } finally {
+      await acts.cleanupWork({ work });
+    }
+  }
+
+  async function applyDelete(force: boolean): Promise<DocOutcome> {
+    if (!force && (await acts.sourceHas({ pipeline, sourceUri }))) {
+      // The object exists again (a newer create overtook this delete): the latest state is "present".
+      return applyUpsert();
+    }
+    await Promise.all(pipeline.sinks.map((sink) => sinks.deleteFromSink({ pipeline, sourceUri, sink })));
+    await acts.recordDeleted({ pipeline, sourceUri });
+    return { status: 'deleted', chunks: 0, upserted: {}, cached: 0 };
+  }
+
+  while (true) {
+    if (pending.length === 0 && !(input.lingerMs && (await condition(() => pending.length > 0, input.lingerMs)))) break;
+    const batch = pending.splice(0, pending.length);
+    const event = batch[batch.length - 1]!;
+    const force = batch.some((e) => e.kind === 'delete' && e.force) && event.kind === 'delete';
+    setStatus('processing');
+    try {
+      last = event.kind === 'delete' ? await applyDelete(force) : await applyUpsert();
+    } catch (err) {
+      const error = { type: failureType(err), message: failureMessage(err) };
+      await acts.recordFailure({ pipeline, sourceUri, error });
+      last = { status: 'failed', chunks: 0, upserted: {}, cached: 0, error };
+    }
+    setStatus(last.status);
+    applied += batch.length;
+    if (pending.length > 0 && (applied >= EVENTS_PER_RUN || workflowInfo().continueAsNewSuggested)) {
+      await continueAsNew<typeof documentWorkflow>({ ...input, pending });
+    }
+  }
+  return last ?? { status: 'unchanged', chunks: 0, upserted: {}, cached: 0 };
+}
+
+function rootCause(err: unknown): unknown {
+  return err instanceof ActivityFailure && err.cause ? err.cause : err;
+}
+
+function failureType(err: unknown): string {
+  const c = rootCause(err);
+  return c instanceof ApplicationFailure && c.type ? c.type : 'Error';
+}
+
+function failureMessage(err: unknown): string {
+  const c = rootCause(err);
+  return c instanceof Error ? c.message : String(c);
+}

@@ -1,0 +1,3 @@
+// The workflow bundle's entry: every workflow a worker registers.
+export { documentWorkflow } from './document.ts';
+export { sourceWorkflow } from './source.ts';

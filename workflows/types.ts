@@ -1,0 +1,107 @@
+// Plain data shared by workflows, activities and clients. No imports: workflows load this file in their sandbox.
+
+/** What a workflow needs to know of its pipeline; the bulky spec stays with the workers that loaded it. */
+export interface PipelineRef {
+  name: string;
+  version: number;
+  tenant: string;
+  sinks: string[];
+  /** Task queue of the CPU steps (parse, chunk, upsert, commit) and of the embedding step. */
+  ingestQueue: string;
+  embedQueue: string;
+}
+
+/**
+ * A change notice for one document. Events are triggers, not payloads: applying one always reads the source's
+ * current object, so however events interleave, the document ends in the source's latest state.
+ */
+export interface DocEvent {
+  kind: 'upsert' | 'delete';
+  /** Version marker from the trigger (ETag, S3 sequencer, Kafka offset), kept for the record. */
+  sourceVersion?: string;
+  /** A delete that removes the document even though the source still has it (`ingest delete`). */
+  force?: boolean;
+}
+
+export const DocOutcomeStatus = {
+  ingested: 'ingested',
+  unchanged: 'unchanged',
+  deleted: 'deleted',
+  failed: 'failed',
+} as const;
+export type DocOutcomeStatus = (typeof DocOutcomeStatus)[keyof typeof DocOutcomeStatus];
+
+export interface DocOutcome {
+  status: DocOutcomeStatus;
+  chunks: number;
+  /** Records written per sink. */
+  upserted: Record<string, number>;
+  /** Chunks whose vectors came from the embedding cache. */
+  cached: number;
+  error?: { type: string; message: string };
+}
+
+export interface DocumentWorkflowInput {
+  pipeline: PipelineRef;
+  sourceUri: string;
+  /** Events not yet applied (carried across continue-as-new). */
+  pending: DocEvent[];
+  /**
+   * How long an idle document workflow waits for another event before completing, so a burst of events (a Kafka
+   * replay, an editor saving twice) is applied by one run. Default 0: complete as soon as nothing is pending.
+   */
+  lingerMs?: number;
+}
+
+export interface SourceCounts {
+  listed: number;
+  ingested: number;
+  unchanged: number;
+  deleted: number;
+  failed: number;
+  /** Documents already being processed by their own workflow (an event got there first): signalled, not awaited. */
+  handedOff: number;
+  chunks: number;
+  cached: number;
+  upserted: Record<string, number>;
+}
+
+export interface SourceWorkflowInput {
+  pipeline: PipelineRef;
+  /** `s3://bucket/prefix` or `file:///dir`. */
+  sourceUri: string;
+  pageSize: number;
+  maxInFlight: number;
+  cursor?: string;
+  pages?: number;
+  counts?: SourceCounts;
+  paused?: boolean;
+}
+
+export interface SourceProgress extends SourceCounts {
+  inFlight: number;
+  maxInFlight: number;
+  paused: boolean;
+  pages: number;
+  done: boolean;
+}
+
+export function emptyCounts(): SourceCounts {
+  return { listed: 0, ingested: 0, unchanged: 0, deleted: 0, failed: 0, handedOff: 0, chunks: 0, cached: 0, upserted: {} };
+}
+
+export function documentWorkflowId(tenant: string, sourceUri: string): string {
+  return `doc:${tenant}:${sourceUri}`;
+}
+
+export function sourceWorkflowId(pipeline: string, tenant: string, sourceUri: string): string {
+  return `source:${pipeline}:${tenant}:${sourceUri}`;
+}
+
+/** Custom search attributes (registered by the local stack's Temporal and by docker-compose). */
+export const SearchAttr = {
+  Tenant: 'Tenant',
+  SourceUri: 'SourceUri',
+  DocStatus: 'DocStatus',
+  Pipeline: 'Pipeline',
+} as const;
