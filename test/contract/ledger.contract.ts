@@ -1,0 +1,234 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DocStatus, type DocumentRecord, type Ledger, type SinkState } from '../../connectors/ledger/ledger.ts';
+import { ConnectorError, FailureType } from '../../connectors/shared/errors.ts';
+
+export interface LedgerFixture {
+  ledger: Ledger;
+  /** A second, independent connection to the same store (another worker process's view). */
+  openAnother(): Promise<Ledger>;
+  dispose(): Promise<void>;
+}
+
+function record(tenant: string, sourceUri: string, over: Partial<DocumentRecord> = {}): DocumentRecord {
+  return {
+    tenant,
+    sourceUri,
+    status: DocStatus.ingested,
+    contentHash: null,
+    pipelineVersion: null,
+    chunkIds: [],
+    sinks: {},
+    lastError: null,
+    sourceVersion: null,
+    updatedAt: '2025-01-01T00:00:00.000Z',
+    ...over,
+  };
+}
+
+function sinkState(n: number, state: SinkState['state'] = 'ok'): SinkState {
+  return { state, upserted: n, updatedAt: new Date(Date.UTC(2025, 0, 1, 0, 0, n)).toISOString() };
+}
+
+/**
+ * The behaviour every Ledger shares. Tenants are unique per case, so one store serves them all and cases can assume
+ * they see only their own records when they filter by tenant.
+ */
+export function ledgerContract(name: string, factory: () => Promise<LedgerFixture>): void {
+  describe(`Ledger contract: ${name}`, () => {
+    let fx: LedgerFixture;
+    let ledger: Ledger;
+    let n = 0;
+    const tenant = () => `t${++n}-${name.replace(/\W/g, '')}`;
+
+    before(async () => {
+      fx = await factory();
+      ledger = fx.ledger;
+    });
+    after(async () => {
+      await fx?.ledger.close();
+      await fx?.dispose();
+    });
+
+    it('put/get round-trips every field', async () => {
+      const t = tenant();
+      const full = record(t, 's3://bucket/docs/report ü.pdf', {
+        status: DocStatus.failed,
+        contentHash: 'a'.repeat(64),
+        pipelineVersion: 'p-2025.1',
+        chunkIds: ['c-1', 'c-2', 'c-3'],
+        sinks: {
+          weaviate: { state: 'ok', upserted: 3, updatedAt: '2025-01-01T00:00:01.000Z' },
+          milvus: { state: 'failed', error: 'timeout', updatedAt: '2025-01-01T00:00:02.000Z' },
+          chroma: { state: 'pending', updatedAt: '2025-01-01T00:00:03.000Z' },
+        },
+        lastError: { type: FailureType.CorruptDocument, message: 'bad xref table' },
+        sourceVersion: '0000018F2A',
+        updatedAt: '2025-06-01T12:34:56.789Z',
+      });
+      await ledger.put(full);
+      assert.deepEqual(await ledger.get(t, full.sourceUri), full);
+
+      const minimal = record(t, 'file:///minimal.txt');
+      await ledger.put(minimal);
+      assert.deepEqual(await ledger.get(t, minimal.sourceUri), minimal);
+    });
+
+    it('put replaces the whole record', async () => {
+      const t = tenant();
+      await ledger.put(record(t, 'u', { chunkIds: ['old'], sinks: { a: sinkState(1) }, lastError: { type: 'X', message: 'm' } }));
+      const next = record(t, 'u', { status: DocStatus.deleted, chunkIds: [], sinks: {} });
+      await ledger.put(next);
+      assert.deepEqual(await ledger.get(t, 'u'), next);
+    });
+
+    it('get of a missing document is undefined; the same uri of another tenant is another document', async () => {
+      const t = tenant();
+      assert.equal(await ledger.get(t, 'nothing'), undefined);
+      await ledger.put(record(t, 'shared-uri'));
+      assert.equal(await ledger.get(tenant(), 'shared-uri'), undefined);
+    });
+
+    it('setSinkState updates one sink and keeps the other sinks and fields', async () => {
+      const t = tenant();
+      const base = record(t, 'doc', {
+        chunkIds: ['x'],
+        sinks: { a: sinkState(1), b: sinkState(2, 'pending') },
+        contentHash: 'h',
+      });
+      await ledger.put(base);
+      await ledger.setSinkState(t, 'doc', 'b', sinkState(5));
+      await ledger.setSinkState(t, 'doc', 'c', { state: 'failed', error: 'rejected', updatedAt: '2025-02-02T00:00:00.000Z' });
+      assert.deepEqual(await ledger.get(t, 'doc'), {
+        ...base,
+        sinks: {
+          a: sinkState(1),
+          b: sinkState(5),
+          c: { state: 'failed', error: 'rejected', updatedAt: '2025-02-02T00:00:00.000Z' },
+        },
+      });
+    });
+
+    it('setSinkState of a missing document throws NotFound', async () => {
+      await assert.rejects(
+        ledger.setSinkState(tenant(), 'absent', 'a', sinkState(1)),
+        (err: unknown) => err instanceof ConnectorError && err.type === FailureType.NotFound,
+      );
+    });
+
+    it('two connections updating different sinks of one document concurrently lose nothing', async () => {
+      const t = tenant();
+      await ledger.put(record(t, 'contended', { sinks: { untouched: sinkState(0) } }));
+      const other = await fx.openAnother();
+      try {
+        const rounds = 50;
+        const writer = (l: Ledger, sink: string) => async () => {
+          for (let i = 1; i <= rounds; i++) {
+            await l.setSinkState(t, 'contended', sink, sinkState(i, i === rounds ? 'ok' : 'pending'));
+            await new Promise((r) => setImmediate(r));
+          }
+        };
+        await Promise.all([writer(ledger, 'weaviate')(), writer(other, 'milvus')()]);
+        const seenByOther = await other.get(t, 'contended');
+        assert.deepEqual(seenByOther?.sinks, {
+          untouched: sinkState(0),
+          weaviate: sinkState(rounds),
+          milvus: sinkState(rounds),
+        });
+        assert.deepEqual(await ledger.get(t, 'contended'), seenByOther);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('list filters by tenant, status and source prefix', async () => {
+      const t1 = tenant();
+      const t2 = tenant();
+      await ledger.put(record(t1, 's3://b/docs/a.pdf', { status: DocStatus.ingested }));
+      await ledger.put(record(t1, 's3://b/docs/b.pdf', { status: DocStatus.failed }));
+      await ledger.put(record(t1, 's3://b/docs-old/c.pdf', { status: DocStatus.ingested }));
+      await ledger.put(record(t1, 's3://b/other/d.pdf', { status: DocStatus.ingested }));
+      await ledger.put(record(t2, 's3://b/docs/a.pdf', { status: DocStatus.ingested }));
+      const uris = async (q: Parameters<Ledger['list']>[0]) =>
+        (await ledger.list(q)).records.map((r) => `${r.tenant}|${r.sourceUri}`);
+
+      assert.deepEqual(await uris({ tenant: t1 }), [
+        `${t1}|s3://b/docs-old/c.pdf`,
+        `${t1}|s3://b/docs/a.pdf`,
+        `${t1}|s3://b/docs/b.pdf`,
+        `${t1}|s3://b/other/d.pdf`,
+      ]);
+      assert.deepEqual(await uris({ tenant: t1, status: DocStatus.failed }), [`${t1}|s3://b/docs/b.pdf`]);
+      assert.deepEqual(await uris({ tenant: t1, sourcePrefix: 's3://b/docs/' }), [
+        `${t1}|s3://b/docs/a.pdf`,
+        `${t1}|s3://b/docs/b.pdf`,
+      ]);
+      assert.deepEqual(await uris({ tenant: t1, sourcePrefix: 's3://b/docs/', status: DocStatus.ingested }), [
+        `${t1}|s3://b/docs/a.pdf`,
+      ]);
+      // A prefix is literal: no wildcards, case-sensitive.
+      assert.deepEqual(await uris({ tenant: t1, sourcePrefix: 's3://b/docs%' }), []);
+      assert.deepEqual(await uris({ tenant: t1, sourcePrefix: 's3://b/DOCS/' }), []);
+      assert.deepEqual(await uris({ tenant: t1, status: DocStatus.deleted }), []);
+
+      const acrossTenants = await uris({ sourcePrefix: 's3://b/docs/a.pdf' });
+      assert.ok(acrossTenants.includes(`${t1}|s3://b/docs/a.pdf`) && acrossTenants.includes(`${t2}|s3://b/docs/a.pdf`));
+      assert.ok(acrossTenants.every((u) => u.endsWith('|s3://b/docs/a.pdf')));
+      // Records come back whole.
+      const [first] = (await ledger.list({ tenant: t2 })).records;
+      assert.deepEqual(first, record(t2, 's3://b/docs/a.pdf'));
+    });
+
+    it('paging through 25 records 10 at a time returns each exactly once', async () => {
+      const t = tenant();
+      const all = Array.from({ length: 25 }, (_, i) => `file:///p/${String(i).padStart(2, '0')}`);
+      for (const uri of [...all].reverse()) await ledger.put(record(t, uri));
+      const seen: string[] = [];
+      const pageSizes: number[] = [];
+      let after: string | undefined;
+      do {
+        const page = await ledger.list({ tenant: t, limit: 10, after });
+        pageSizes.push(page.records.length);
+        seen.push(...page.records.map((r) => r.sourceUri));
+        after = page.next;
+      } while (after);
+      assert.deepEqual(pageSizes, [10, 10, 5]);
+      assert.deepEqual(seen, all);
+
+      // The same holds with a prefix and a status filter in play, and when the last page is exactly full.
+      const filtered: string[] = [];
+      after = undefined;
+      do {
+        const page = await ledger.list({ tenant: t, sourcePrefix: 'file:///p/1', status: DocStatus.ingested, limit: 5, after });
+        filtered.push(...page.records.map((r) => r.sourceUri));
+        after = page.next;
+      } while (after);
+      assert.deepEqual(filtered, all.slice(10, 20));
+    });
+
+    it('an invalid cursor is InvalidInput', async () => {
+      await assert.rejects(
+        ledger.list({ after: 'not a cursor' }),
+        (err: unknown) => err instanceof ConnectorError && err.type === FailureType.InvalidInput,
+      );
+    });
+
+    it('counts has every status, zeros included, per tenant and overall', async () => {
+      const t = tenant();
+      const zero = Object.fromEntries(Object.values(DocStatus).map((s) => [s, 0]));
+      assert.deepEqual(await ledger.counts(t), zero);
+      await ledger.put(record(t, 'a', { status: DocStatus.ingested }));
+      await ledger.put(record(t, 'b', { status: DocStatus.ingested }));
+      await ledger.put(record(t, 'c', { status: DocStatus.failed }));
+      await ledger.put(record(t, 'd', { status: DocStatus.processing }));
+      assert.deepEqual(await ledger.counts(t), { ...zero, ingested: 2, failed: 1, processing: 1 });
+
+      const before = await ledger.counts();
+      await ledger.put(record(tenant(), 'e', { status: DocStatus.unchanged }));
+      const afterPut = await ledger.counts();
+      assert.deepEqual(Object.keys(afterPut).sort(), Object.keys(zero).sort());
+      assert.equal(afterPut.unchanged, before.unchanged + 1);
+      assert.equal(afterPut.ingested, before.ingested);
+    });
+  });
+}
