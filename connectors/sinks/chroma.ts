@@ -1,0 +1,300 @@
+import {
+  ChromaClient,
+  ChromaConnectionError,
+  ChromaQuotaExceededError,
+  ChromaRateLimitError,
+  ChromaServerError,
+  ChromaValueError,
+  InvalidArgumentError,
+  InvalidCollectionError,
+  type Collection,
+  type Metadata,
+  type Where,
+} from 'chromadb';
+import { z } from 'zod';
+import { ConnectorError, FailureType } from '../shared/errors.ts';
+import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
+
+// Layout: one Chroma collection per index (pipeline and index version); our tenants are a metadata field `tenant`
+// that every read and delete filters on. A collection per tenant would multiply HNSW indexes (and their memory) by the
+// number of tenants, and Chroma's own tenants/databases are an account-level split, not something to create per
+// customer on the fly. Chroma keeps no dimension it will report, so ensureIndex stores it as collection metadata
+// `{ dims }` and compares it on every later ensureIndex.
+
+export const ChromaSinkConfig = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(1).max(65535).default(8000),
+  ssl: z.boolean().default(false),
+  /** Chroma's own tenant and database (not ours), set explicitly so the client never falls back to environment variables. */
+  tenant: z.string().min(1).default('default_tenant'),
+  database: z.string().min(1).default('default_database'),
+  /** Token for a server with token auth; sent as `x-chroma-token` or as `Authorization: Bearer`. */
+  authToken: z.string().min(1).optional(),
+  authHeader: z.enum(['x-chroma-token', 'authorization']).default('x-chroma-token'),
+  /** Rows per page when listing ids or counting with a filter. */
+  pageSize: z.number().int().min(1).max(10_000).default(1000),
+});
+export type ChromaSinkConfig = z.input<typeof ChromaSinkConfig>;
+
+type Space = 'cosine' | 'ip' | 'l2';
+const SPACE: Record<IndexSpec['metric'], Space> = { cosine: 'cosine', dot: 'ip', l2: 'l2' };
+
+interface Index {
+  col: Collection;
+  dims: number;
+  space: Space;
+}
+
+/** The one place Chroma and HTTP failures become ConnectorErrors; `what` names the operation for the message. */
+export function mapChromaError(err: unknown, what: string): ConnectorError {
+  if (err instanceof ConnectorError) return err;
+  const e = err instanceof Error ? err : new Error(String(err));
+  const msg = `chroma ${what}: ${e.name}: ${e.message}`;
+  const fail = (type: FailureType) => new ConnectorError(type, msg, { cause: err });
+  if (e instanceof ChromaRateLimitError) return fail(FailureType.RateLimited);
+  if (e instanceof ChromaQuotaExceededError) return fail(FailureType.SinkRejected);
+  // Connection refused, DNS, resets and 5xx: the server may be back on the next attempt.
+  if (e instanceof ChromaConnectionError || e instanceof ChromaServerError) return fail(FailureType.Unavailable);
+  // Raised by the client before any request: our call was malformed.
+  if (e instanceof ChromaValueError || e instanceof InvalidArgumentError || e instanceof InvalidCollectionError) {
+    return fail(FailureType.InvalidInput);
+  }
+  // The chromadb client raises a named Error for every other 4xx (400, 401, 403, 404, 409, 422).
+  if (/^Chroma\w*Error$/.test(e.name)) return fail(FailureType.SinkRejected);
+  // Anything else (aborted or reset fetches, unexpected replies) is taken as transient; retry policies bound the attempts.
+  return fail(FailureType.Unavailable);
+}
+
+function invalid(message: string): ConnectorError {
+  return new ConnectorError(FailureType.InvalidInput, message);
+}
+
+function checkVector(v: Float32Array, dims: number, what: string): void {
+  if (v.length !== dims) throw invalid(`${what}: vector has ${v.length} dimensions, the index has ${dims}`);
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw invalid(`${what}: vector component ${i} is ${v[i]}`);
+  }
+}
+
+function toMetadata(m: ChunkMetadata): Metadata {
+  return {
+    tenant: m.tenant,
+    source_uri: m.sourceUri,
+    chunk_index: m.chunkIndex,
+    start: m.start,
+    end: m.end,
+    content_hash: m.contentHash,
+    pipeline_version: m.pipelineVersion,
+  };
+}
+
+function fromMetadata(m: Metadata | null | undefined): ChunkMetadata {
+  const r = m ?? {};
+  return {
+    tenant: String(r.tenant ?? ''),
+    sourceUri: String(r.source_uri ?? ''),
+    chunkIndex: Number(r.chunk_index ?? 0),
+    start: Number(r.start ?? 0),
+    end: Number(r.end ?? 0),
+    contentHash: String(r.content_hash ?? ''),
+    pipelineVersion: String(r.pipeline_version ?? ''),
+  };
+}
+
+function score(space: Space, distance: number): number {
+  // Chroma reports distances: cosine 1 - cos, ip 1 - dot, l2 the squared distance. Higher scores are nearer.
+  return space === 'l2' ? -distance : 1 - distance;
+}
+
+function documentWhere(tenant: string, sourceUri: string): Where {
+  return { $and: [{ tenant }, { source_uri: sourceUri }] };
+}
+
+export function createChromaSink(config: ChromaSinkConfig): Sink {
+  const c = ChromaSinkConfig.parse(config);
+  const headers: Record<string, string> = {};
+  if (c.authToken) headers[c.authHeader] = c.authHeader === 'authorization' ? `Bearer ${c.authToken}` : c.authToken;
+  const client = new ChromaClient({ host: c.host, port: c.port, ssl: c.ssl, tenant: c.tenant, database: c.database, headers });
+  const indexes = new Map<string, Index>();
+  let maxBatch: Promise<number> | undefined;
+
+  async function batchSize(): Promise<number> {
+    maxBatch ??= client.getMaxBatchSize().then(
+      (n) => (n > 0 ? n : 1000),
+      (err: unknown) => {
+        maxBatch = undefined;
+        throw err;
+      },
+    );
+    return maxBatch;
+  }
+
+  function adopt(name: string, col: Collection): Index {
+    const dims = col.metadata?.dims;
+    const space = (col.configuration.hnsw?.space ?? col.configuration.spann?.space ?? 'l2') as Space;
+    if (typeof dims !== 'number') {
+      throw new ConnectorError(
+        FailureType.SinkRejected,
+        `chroma collection ${name} has no dims metadata: it was not created by ensureIndex`,
+      );
+    }
+    const idx = { col, dims, space };
+    indexes.set(name, idx);
+    return idx;
+  }
+
+  async function open(name: string): Promise<Index> {
+    const known = indexes.get(name);
+    if (known) return known;
+    return adopt(name, await client.getCollection({ name }));
+  }
+
+  /** Runs `fn` on the index; a cached handle whose collection was dropped and re-created is looked up once more. */
+  async function withIndex<T>(name: string, what: string, fn: (idx: Index) => Promise<T>): Promise<T> {
+    try {
+      const cached = indexes.has(name);
+      try {
+        return await fn(await open(name));
+      } catch (err) {
+        if (!cached || (err as Error)?.name !== 'ChromaNotFoundError') throw err;
+        indexes.delete(name);
+        return await fn(await open(name));
+      }
+    } catch (err) {
+      throw mapChromaError(err, `${what} on ${name}`);
+    }
+  }
+
+  /** Every page of ids matching `where`, in Chroma's storage order. */
+  async function* pages(col: Collection, where: Where): AsyncGenerator<string[]> {
+    for (let offset = 0; ; offset += c.pageSize) {
+      const res = await col.get({ where, include: [], limit: c.pageSize, offset });
+      if (res.ids.length > 0) yield res.ids;
+      if (res.ids.length < c.pageSize) return;
+    }
+  }
+
+  return {
+    kind: 'chroma',
+
+    async ensureIndex(spec: IndexSpec): Promise<void> {
+      if (!Number.isInteger(spec.dims) || spec.dims < 1) throw invalid(`index ${spec.name}: dims must be a positive integer`);
+      const space = SPACE[spec.metric];
+      let idx: Index;
+      try {
+        indexes.delete(spec.name);
+        idx = await open(spec.name).catch(async (err: unknown) => {
+          if ((err as Error)?.name !== 'ChromaNotFoundError') throw err;
+          // Not get-or-create: that would leave an existing collection's dims and space unchecked or overwritten.
+          const col = await client
+            .createCollection({
+              name: spec.name,
+              embeddingFunction: null,
+              configuration: { hnsw: { space } },
+              metadata: { dims: spec.dims },
+            })
+            // Another worker created it first (409): use theirs, checked below like any existing one.
+            .catch((e: unknown) =>
+              (e as Error)?.name === 'ChromaUniqueError' ? client.getCollection({ name: spec.name }) : Promise.reject(e),
+            );
+          return adopt(spec.name, col);
+        });
+      } catch (err) {
+        throw mapChromaError(err, `ensureIndex ${spec.name}`);
+      }
+      if (idx.dims !== spec.dims || idx.space !== space) {
+        indexes.delete(spec.name);
+        throw new ConnectorError(
+          FailureType.SinkRejected,
+          `chroma collection ${spec.name} exists with dims=${idx.dims} space=${idx.space}, not dims=${spec.dims} space=${space}: ` +
+            'a new dimension or metric needs a new index version',
+        );
+      }
+    },
+
+    async upsert(index: string, records: SinkRecord[]): Promise<void> {
+      if (records.length === 0) return;
+      await withIndex(index, 'upsert', async ({ col, dims }) => {
+        // Validate everything first so a bad record leaves nothing of its call written. Repeated ids keep the last.
+        const byId = new Map<string, SinkRecord>();
+        for (const r of records) {
+          if (typeof r.id !== 'string' || r.id.length === 0) throw invalid(`upsert on ${index}: a record has no id`);
+          checkVector(r.vector, dims, `upsert ${r.id} on ${index}`);
+          byId.set(r.id, r);
+        }
+        const rows = [...byId.values()];
+        const size = await batchSize();
+        for (let i = 0; i < rows.length; i += size) {
+          const batch = rows.slice(i, i + size);
+          await col.upsert({
+            ids: batch.map((r) => r.id),
+            embeddings: batch.map((r) => Array.from(r.vector)),
+            documents: batch.map((r) => r.text),
+            metadatas: batch.map((r) => toMetadata(r.metadata)),
+          });
+        }
+      });
+    },
+
+    async deleteIds(index: string, ids: string[]): Promise<void> {
+      if (ids.length === 0) return;
+      await withIndex(index, 'deleteIds', async ({ col }) => {
+        const size = await batchSize();
+        for (let i = 0; i < ids.length; i += size) await col.delete({ ids: ids.slice(i, i + size) });
+      });
+    },
+
+    async deleteDocument(index: string, tenant: string, sourceUri: string): Promise<void> {
+      await withIndex(index, 'deleteDocument', async ({ col }) => {
+        await col.delete({ where: documentWhere(tenant, sourceUri) });
+      });
+    },
+
+    async count(index: string, filter: { tenant?: string; sourceUri?: string } = {}): Promise<number> {
+      return withIndex(index, 'count', async ({ col }) => {
+        const terms: Where[] = [];
+        if (filter.tenant !== undefined) terms.push({ tenant: filter.tenant });
+        if (filter.sourceUri !== undefined) terms.push({ source_uri: filter.sourceUri });
+        if (terms.length === 0) return col.count();
+        // Chroma counts only whole collections; a filtered count pages through the matching ids.
+        let n = 0;
+        for await (const ids of pages(col, terms.length === 1 ? terms[0]! : { $and: terms })) n += ids.length;
+        return n;
+      });
+    },
+
+    async idsOfDocument(index: string, tenant: string, sourceUri: string): Promise<string[]> {
+      return withIndex(index, 'idsOfDocument', async ({ col }) => {
+        const out: string[] = [];
+        for await (const ids of pages(col, documentWhere(tenant, sourceUri))) out.push(...ids);
+        return out;
+      });
+    },
+
+    async search(index: string, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]> {
+      if (!Number.isInteger(opts.topK) || opts.topK < 0) throw invalid(`search on ${index}: topK must be a non-negative integer`);
+      if (opts.topK === 0) return [];
+      return withIndex(index, 'search', async ({ col, dims, space }) => {
+        checkVector(vector, dims, `search on ${index}`);
+        const res = await col.query({
+          queryEmbeddings: [Array.from(vector)],
+          nResults: opts.topK,
+          where: opts.tenant !== undefined ? { tenant: opts.tenant } : undefined,
+          include: ['documents', 'metadatas', 'distances'],
+        });
+        const ids = res.ids[0] ?? [];
+        return ids.map((id, i) => ({
+          id,
+          score: score(space, res.distances[0]?.[i] ?? Number.POSITIVE_INFINITY),
+          text: res.documents[0]?.[i] ?? '',
+          metadata: fromMetadata(res.metadatas[0]?.[i]),
+        }));
+      });
+    },
+
+    async close(): Promise<void> {
+      // The client holds no connections of its own (it uses fetch); forget the cached handles.
+      indexes.clear();
+    },
+  };
+}
