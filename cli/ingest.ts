@@ -66,6 +66,7 @@ program
           roles: ['ingest', 'embed'],
           s3: c.s3,
           baseDir: c.baseDir,
+          logLevel: 'ERROR',
         })
       : undefined;
     const client = await RaglineClient.connect({ ...c.temporal, spec: c.spec });

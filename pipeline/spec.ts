@@ -152,7 +152,8 @@ export function defaultPipelineSpec(opts: { dataDir: string; chromaPort: number;
     name: 'default',
     version: 1,
     tenant: opts.tenant ?? 'default',
-    chunker: { kind: 'recursive', chunkSize: 256, chunkOverlap: 32 },
+    // 240 tokens plus the model's [CLS]/[SEP] stay inside MiniLM's 256-token window.
+    chunker: { kind: 'recursive', chunkSize: 240, chunkOverlap: 24 },
     embedder: { kind: 'local-onnx' },
     sinks: [{ kind: 'chroma', name: 'chroma', port: opts.chromaPort }],
     blobStore: { kind: 'local-dir', root: `${opts.dataDir}/blobs` },
