@@ -66,6 +66,7 @@ program
           roles: ['ingest', 'embed'],
           s3: c.s3,
           baseDir: c.baseDir,
+          bundleCacheDir: c.stack.cacheDir,
           logLevel: 'ERROR',
         })
       : undefined;
@@ -93,6 +94,7 @@ program
       roles: [...roles],
       s3: c.s3,
       baseDir: c.baseDir,
+      bundleCacheDir: c.stack.cacheDir,
       logLevel: 'INFO',
     });
     console.error(`worker ${roles.join('+')} for pipeline ${c.spec.name} v${c.spec.version} is polling; Ctrl-C stops it`);

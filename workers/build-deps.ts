@@ -4,6 +4,7 @@ import { createLocalDirBlobStore } from '../connectors/blobstore/local-dir.ts';
 import { createS3BlobStore } from '../connectors/blobstore/s3.ts';
 import { createRecursiveChunker } from '../connectors/chunkers/recursive.ts';
 import { createLocalOnnxEmbedder, loadTokenCounter } from '../connectors/embedders/local-onnx.ts';
+import { withMicroBatching } from '../connectors/embedders/micro-batcher.ts';
 import { createSqliteEmbeddingCache } from '../connectors/ledger/embedding-cache-sqlite.ts';
 import { createSqliteLedger } from '../connectors/ledger/sqlite.ts';
 import { createChromaSink } from '../connectors/sinks/chroma.ts';
@@ -46,8 +47,11 @@ export async function buildPipelineDeps(
       : createS3BlobStore({ ...spec.blobStore, ...opts.s3, forcePathStyle: true });
   const ledger = createSqliteLedger({ path: at(spec.ledger.path) });
   const sinks = createSinks(spec);
+  // Concurrent embed activities (one per document) share model calls, so small documents still fill batches.
   const embedder = opts.roles.includes('embed')
-    ? await createLocalOnnxEmbedder({ modelDir, maxBatchTokens: spec.embedder.maxBatchTokens })
+    ? withMicroBatching(await createLocalOnnxEmbedder({ modelDir, maxBatchTokens: spec.embedder.maxBatchTokens }), {
+        maxBatchTexts: spec.embedder.batchSize,
+      })
     : undefined;
   const counter = embedder?.tokenCounter ?? (await loadTokenCounter(modelDir));
   const chunker = createRecursiveChunker({ chunkSize: spec.chunker.chunkSize, chunkOverlap: spec.chunker.chunkOverlap }, counter);

@@ -2,6 +2,9 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from 
 import { createEmbedActivities, createIngestActivities } from '../activities/index.ts';
 import { pipelineRef } from '../pipeline/ref.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { workflowBundlePath } from './bundle.ts';
 import { buildPipelineDeps, type S3Access, type WorkerRole } from './build-deps.ts';
 
 export interface WorkerOptions {
@@ -12,8 +15,10 @@ export interface WorkerOptions {
   s3: S3Access;
   /** Relative paths in the spec resolve against this folder. */
   baseDir: string;
-  /** Document workflows' CPU activities at once (parse, chunk, upsert). Default 4. */
+  /** Document workflows' CPU activities at once (parse, chunk, upsert). Default 8. */
   maxConcurrentActivities?: number;
+  /** Where the prebuilt workflow bundle is cached. Default: the OS temp folder. */
+  bundleCacheDir?: string;
   logLevel?: LogLevel;
 }
 
@@ -45,9 +50,9 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
           connection,
           namespace: opts.namespace,
           taskQueue: ref.ingestQueue,
-          workflowsPath: new URL('../workflows/index.ts', import.meta.url).pathname,
+          workflowBundle: { codePath: await workflowBundlePath(opts.bundleCacheDir ?? join(tmpdir(), 'ragline')) },
           activities: createIngestActivities(deps),
-          maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 4,
+          maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 8,
         }),
       );
     }
@@ -58,8 +63,8 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
           namespace: opts.namespace,
           taskQueue: ref.embedQueue,
           activities: createEmbedActivities(deps),
-          // One model per process: concurrent runs would only fight over the same cores.
-          maxConcurrentActivityTaskExecutions: 1,
+          // Many documents at once: their texts meet in the micro-batcher, which runs one model call at a time.
+          maxConcurrentActivityTaskExecutions: 16,
         }),
       );
     }

@@ -41,5 +41,5 @@ export async function demoCommand(ctx: CliContext): Promise<void> {
   await searchCommand(ctx, DEMO_QUESTION, { topK: 3 });
   console.log(`
 Temporal UI: http://127.0.0.1:${ctx.stack.ports.temporalUi}/namespaces/${ctx.temporal.namespace}/workflows
-Try: node cli/ingest.ts search "what is a consumer group?"   |   stop the stack: npm run infra:down`);
+Try: npm run ingest -- search "what is a consumer group?"   |   stop the stack: npm run infra:down`);
 }

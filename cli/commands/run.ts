@@ -33,6 +33,7 @@ export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<Run
       roles: ['ingest', 'embed'],
       s3: ctx.s3,
       baseDir: ctx.baseDir,
+      bundleCacheDir: ctx.stack.cacheDir,
       logLevel: 'ERROR',
     });
   }

@@ -47,7 +47,9 @@ export function createS3Source(config: S3SourceConfig): Source {
 
     async open(uri): Promise<OpenedObject> {
       const { bucket, key } = parseS3Uri(uri);
-      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key })).catch((err: unknown) => mapS3Error(err, uri));
+      const res = await client
+        .send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+        .catch((err: unknown) => mapS3Error(err, uri));
       return {
         body: res.Body as Readable,
         size: res.ContentLength ?? 0,
@@ -68,8 +70,10 @@ export function mapS3Error(err: unknown, what: string): never {
     const status = err.$metadata.httpStatusCode ?? 0;
     if (err.name === 'NoSuchKey' || err.name === 'NoSuchBucket' || status === 404)
       throw new ConnectorError(FailureType.NotFound, `${what}: ${err.name}`, { cause: err });
-    if (status === 403) throw new ConnectorError(FailureType.InvalidInput, `${what}: access denied (${err.name})`, { cause: err });
-    if (status === 429 || err.name === 'SlowDown') throw new ConnectorError(FailureType.RateLimited, `${what}: ${err.name}`, { cause: err });
+    if (status === 403)
+      throw new ConnectorError(FailureType.InvalidInput, `${what}: access denied (${err.name})`, { cause: err });
+    if (status === 429 || err.name === 'SlowDown')
+      throw new ConnectorError(FailureType.RateLimited, `${what}: ${err.name}`, { cause: err });
     throw new ConnectorError(FailureType.Unavailable, `${what}: ${err.name} (${status})`, { cause: err });
   }
   throw new ConnectorError(FailureType.Unavailable, `${what}: ${(err as Error).message}`, { cause: err });

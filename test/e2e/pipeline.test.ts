@@ -4,7 +4,10 @@ import { makeDocx, makePdf } from '../../samples/make-samples.ts';
 import { Harness } from './support.ts';
 
 const para = (topic: string, n: number) =>
-  Array.from({ length: n }, (_, i) => `${topic} paragraph ${i}: ${topic} matters for search quality in many different ways, number ${i}.`).join('\n\n');
+  Array.from(
+    { length: n },
+    (_, i) => `${topic} paragraph ${i}: ${topic} matters for search quality in many different ways, number ${i}.`,
+  ).join('\n\n');
 
 describe('ingestion end to end on the real stack (S3 -> Temporal -> local model -> Chroma)', () => {
   const h = new Harness();
@@ -13,14 +16,23 @@ describe('ingestion end to end on the real stack (S3 -> Temporal -> local model 
     await h.put('docs/alpha.md', `# Alpha\n\n${para('alpha', 12)}`);
     await h.put('docs/beta.txt', para('beta', 6));
     await h.put('docs/gamma.html', `<html><head><title>Gamma</title></head><body><p>${para('gamma', 4)}</p></body></html>`);
-    await h.put('docs/delta.pdf', makePdf('Delta', [['Delta is about durable workflows.', 'It survives crashes.'], ['Second page of delta.']]));
-    await h.put('docs/epsilon.docx', await makeDocx(['Epsilon explains embeddings.', 'Vectors place similar texts close together.']));
+    await h.put(
+      'docs/delta.pdf',
+      makePdf('Delta', [['Delta is about durable workflows.', 'It survives crashes.'], ['Second page of delta.']]),
+    );
+    await h.put(
+      'docs/epsilon.docx',
+      await makeDocx(['Epsilon explains embeddings.', 'Vectors place similar texts close together.']),
+    );
   });
   after(() => h.stop());
 
   it('ingests every format, and the sink and the ledger agree chunk for chunk', async () => {
     const counts = await h.ingestAll();
-    assert.deepEqual({ listed: counts.listed, ingested: counts.ingested, failed: counts.failed }, { listed: 5, ingested: 5, failed: 0 });
+    assert.deepEqual(
+      { listed: counts.listed, ingested: counts.ingested, failed: counts.failed },
+      { listed: 5, ingested: 5, failed: 0 },
+    );
     let total = 0;
     for (const key of ['docs/alpha.md', 'docs/beta.txt', 'docs/gamma.html', 'docs/delta.pdf', 'docs/epsilon.docx']) {
       const rec = await h.ledger.get(h.spec.tenant, h.uri(key));
@@ -41,7 +53,10 @@ describe('ingestion end to end on the real stack (S3 -> Temporal -> local model 
     const { ensureModel } = await import('../../scripts/fetch-model.ts');
     const embedder = await createLocalOnnxEmbedder({ modelDir: await ensureModel() });
     try {
-      const hits = await h.sink.search(h.index, await embedder.embedQuery('Which document explains embeddings and vectors?'), { topK: 1, tenant: h.spec.tenant });
+      const hits = await h.sink.search(h.index, await embedder.embedQuery('Which document explains embeddings and vectors?'), {
+        topK: 1,
+        tenant: h.spec.tenant,
+      });
       assert.equal(hits[0]?.metadata.sourceUri, h.uri('docs/epsilon.docx'));
       assert.equal(hits[0]?.metadata.tenant, h.spec.tenant);
       assert.equal(hits[0]?.metadata.pipelineVersion, '1');

@@ -63,7 +63,11 @@ export class Harness {
   async start(opts: { workers?: boolean } = {}): Promise<this> {
     await this.s3.send(new CreateBucketCommand({ Bucket: this.bucket }));
     if (opts.workers !== false) await this.startWorkers();
-    this.client = await RaglineClient.connect({ address: `127.0.0.1:${stack.ports.temporal}`, namespace: stack.temporalNamespace, spec: this.spec });
+    this.client = await RaglineClient.connect({
+      address: `127.0.0.1:${stack.ports.temporal}`,
+      namespace: stack.temporalNamespace,
+      spec: this.spec,
+    });
     return this;
   }
 

@@ -6,12 +6,28 @@ describe('bad input fails one document with a typed reason and loses nothing els
   const h = new Harness({ parser: { maxBytes: 64 * 1024 } });
   const good = ['ok/one.txt', 'ok/two.md'];
   const bad: Record<string, { body: string | Uint8Array; type: string; message: RegExp }> = {
-    'bad/corrupt.pdf': { body: '%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage without xref', type: 'CorruptDocument', message: /corrupt\.pdf/ },
+    'bad/corrupt.pdf': {
+      body: '%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage without xref',
+      type: 'CorruptDocument',
+      message: /corrupt\.pdf/,
+    },
     'bad/empty.txt': { body: '', type: 'EmptyDocument', message: /empty/i },
-    'bad/binary.txt': { body: new Uint8Array(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)), type: 'UnsupportedFormat', message: /binary/i },
-    'bad/latin1.txt': { body: Buffer.from('caf\xe9 au lait, na\xefve r\xe9sum\xe9', 'latin1'), type: 'InvalidEncoding', message: /UTF-8/i },
+    'bad/binary.txt': {
+      body: new Uint8Array(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)),
+      type: 'UnsupportedFormat',
+      message: /binary/i,
+    },
+    'bad/latin1.txt': {
+      body: Buffer.from('caf\xe9 au lait, na\xefve r\xe9sum\xe9', 'latin1'),
+      type: 'InvalidEncoding',
+      message: /UTF-8/i,
+    },
     'bad/huge.txt': { body: 'x'.repeat(100 * 1024), type: 'DocumentTooLarge', message: /limit/i },
-    'bad/image.png': { body: Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), type: 'UnsupportedFormat', message: /png|format/i },
+    'bad/image.png': {
+      body: Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'),
+      type: 'UnsupportedFormat',
+      message: /png|format/i,
+    },
   };
 
   before(async () => {

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadPipelineSpec, PipelineSpecError, validatePipelineSpec } from './spec.ts';
+
+test('the example spec is valid', () => {
+  const spec = loadPipelineSpec(join(import.meta.dirname, '..', 'examples', 'pipeline.yaml'));
+  assert.equal(spec.name, 'handbook');
+  assert.equal(spec.chunker.chunkSize, 240);
+  assert.equal(spec.concurrency.documents, 8);
+});
+
+test('every problem is reported at once, each with its path', () => {
+  assert.throws(
+    () =>
+      validatePipelineSpec({
+        name: 'Bad Name',
+        version: 0,
+        tenant: 'acme',
+        chunker: { kind: 'recursive', chunkSize: 100, chunkOverlap: 200 },
+        embedder: { kind: 'nope' },
+        sinks: [
+          { kind: 'chroma', name: 'a' },
+          { kind: 'chroma', name: 'a' },
+        ],
+        blobStore: { kind: 'local-dir' },
+        ledger: { kind: 'sqlite' },
+      }),
+    (err: Error) => {
+      assert.ok(err instanceof PipelineSpecError);
+      const paths = err.issues.map((i) => i.split(':')[0]);
+      for (const p of ['name', 'version', 'embedder.kind']) assert.ok(paths.includes(p), `${p} in ${paths.join(', ')}`);
+      return true;
+    },
+  );
+});
+
+test('overlap and duplicate sink names are checked once the shape is right', () => {
+  assert.throws(
+    () =>
+      validatePipelineSpec({
+        name: 'ok',
+        version: 1,
+        tenant: 'acme',
+        chunker: { kind: 'recursive', chunkSize: 100, chunkOverlap: 200 },
+        embedder: { kind: 'local-onnx' },
+        sinks: [
+          { kind: 'chroma', name: 'a' },
+          { kind: 'chroma', name: 'a' },
+        ],
+        blobStore: { kind: 'local-dir' },
+        ledger: { kind: 'sqlite' },
+      }),
+    (err: Error) => {
+      assert.ok(err instanceof PipelineSpecError);
+      assert.match(err.message, /chunker\.chunkOverlap: must be smaller than chunkSize/);
+      assert.match(err.message, /sinks\.1\.name: duplicate sink name a/);
+      return true;
+    },
+  );
+});
