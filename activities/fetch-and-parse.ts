@@ -5,14 +5,17 @@ import { parseDocument } from '../connectors/parsers/parse.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import { documentKey } from '../pipeline/ids.ts';
 import type { PipelineRef } from '../workflows/types.ts';
+import { writeChunks } from './chunk.ts';
 import { sourceFor, type PipelineDeps } from './deps.ts';
 import type { WorkRef } from './work.ts';
 
-export type FetchResult = { kind: 'parsed'; work: WorkRef } | { kind: 'unchanged'; chunks: number } | { kind: 'gone' };
+export type FetchResult =
+  { kind: 'parsed'; work: WorkRef; chunks: number; tokens: number } | { kind: 'unchanged'; chunks: number } | { kind: 'gone' };
 
 /**
- * Streams the source object through a hash and the parser into the blob store. Returns `unchanged` when the bytes,
- * the pipeline version and every sink's state say there is nothing to do.
+ * Streams the source object through a hash, the parser and the chunker into a chunks file in the blob store, in one
+ * pass: the parsed text never sits in memory or on disk whole. Returns `unchanged` when the bytes, the pipeline
+ * version and every sink's state say there is nothing to do.
  */
 export async function fetchAndParse(
   deps: PipelineDeps,
@@ -52,12 +55,12 @@ export async function fetchAndParse(
   const body = opened.body.pipe(tap).pipe(new PassThrough());
 
   const prefix = `work/${pipeline.tenant}/${documentKey(pipeline.tenant, sourceUri)}/${ctx.info.workflowExecution?.runId ?? ctx.info.activityId}`;
-  const parsedKey = `${prefix}/parsed.txt`;
+  const chunksKey = `${prefix}/chunks.jsonl`;
   const parsed = await parseDocument(
     { body, filename: opened.filename, contentType: opened.contentType, size: opened.size },
     deps.limits,
   );
-  await deps.blobs.put(parsedKey, encodeUtf8(parsed.text));
+  const { chunks, tokens } = await writeChunks(deps, { pipeline, sourceUri, key: chunksKey, text: parsed.text });
   await parsed.meta;
   const contentHash = hash.digest('hex');
 
@@ -74,10 +77,5 @@ export async function fetchAndParse(
     await deps.blobs.deletePrefix(`${prefix}/`);
     return { kind: 'unchanged', chunks: prev.chunkIds.length };
   }
-  return { kind: 'parsed', work: { prefix, parsedKey, contentHash, bytes } };
-}
-
-async function* encodeUtf8(pieces: AsyncIterable<string>): AsyncGenerator<Uint8Array> {
-  const enc = new TextEncoder();
-  for await (const piece of pieces) if (piece.length) yield enc.encode(piece);
+  return { kind: 'parsed', work: { prefix, contentHash, bytes, chunksKey, chunks, tokens }, chunks, tokens };
 }

@@ -1,4 +1,3 @@
-import { chunkDocument } from './chunk.ts';
 import type { PipelineDeps } from './deps.ts';
 import { embedChunks } from './embed.ts';
 import { atEdge } from './failures.ts';
@@ -16,7 +15,6 @@ function bind<F extends (deps: PipelineDeps, ...args: never[]) => Promise<unknow
 export function createIngestActivities(deps: PipelineDeps) {
   return atEdge({
     fetchAndParse: bind(deps, fetchAndParse),
-    chunkDocument: bind(deps, chunkDocument),
     upsertToSink: bind(deps, upsertToSink),
     deleteFromSink: bind(deps, deleteFromSink),
     commitDocument: bind(deps, commitDocument),

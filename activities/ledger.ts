@@ -54,6 +54,8 @@ export async function commitDocument(
     sourceVersion: work.sourceVersion ?? prev?.sourceVersion ?? null,
     updatedAt: now,
   });
+  // The artifacts are no longer needed once the ledger has the outcome (one activity less per document).
+  await deps.blobs.deletePrefix(`${work.prefix}/`);
 }
 
 /** Marks a document failed with its typed reason; what the sinks hold of its last good version stays. */

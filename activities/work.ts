@@ -9,7 +9,6 @@ import type { BlobStore } from '../connectors/blobstore/blobstore.ts';
 export interface WorkRef {
   /** Folder of this workflow run's artifacts; deleted by cleanupWork. */
   prefix: string;
-  parsedKey: string;
   contentHash: string;
   bytes: number;
   sourceVersion?: string;

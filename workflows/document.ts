@@ -104,12 +104,13 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
     const fetched = await acts.fetchAndParse({ pipeline, sourceUri });
     if (fetched.kind === 'gone') return applyDelete(false);
     if (fetched.kind === 'unchanged') return { status: 'unchanged', chunks: fetched.chunks, upserted: {}, cached: 0 };
-    const work = fetched.work;
+    let work = fetched.work;
+    let committed = false;
     try {
-      const chunked = await acts.chunkDocument({ pipeline, sourceUri, work });
-      const embedded = await embed.embedChunks({ pipeline, work: chunked.work });
+      const embedded = await embed.embedChunks({ pipeline, work });
+      work = embedded.work;
       const results = await Promise.allSettled(
-        pipeline.sinks.map((sink) => sinks.upsertToSink({ pipeline, sourceUri, sink, work: embedded.work })),
+        pipeline.sinks.map((sink) => sinks.upsertToSink({ pipeline, sourceUri, sink, work })),
       );
       const sinkResults = Object.fromEntries(
         results.map((r, i) => [
@@ -117,22 +118,24 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
           r.status === 'fulfilled' ? { ok: true, upserted: r.value.upserted } : { ok: false, error: failureMessage(r.reason) },
         ]),
       );
-      await acts.commitDocument({ pipeline, sourceUri, work: embedded.work, sinks: sinkResults });
+      await acts.commitDocument({ pipeline, sourceUri, work, sinks: sinkResults });
+      committed = true;
       const failed = Object.entries(sinkResults).filter(([, r]) => !r.ok);
       const upserted = Object.fromEntries(Object.entries(sinkResults).map(([k, r]) => [k, r.upserted ?? 0]));
       if (failed.length > 0) {
         const message = failed.map(([k, r]) => `${k}: ${r.error}`).join('; ');
         return {
           status: 'failed',
-          chunks: chunked.chunks,
+          chunks: fetched.chunks,
           upserted,
           cached: embedded.cached,
           error: { type: 'SinkFailed', message },
         };
       }
-      return { status: 'ingested', chunks: chunked.chunks, upserted, cached: embedded.cached };
+      return { status: 'ingested', chunks: fetched.chunks, upserted, cached: embedded.cached };
     } finally {
-      await acts.cleanupWork({ work });
+      // commitDocument removes the artifacts itself; on any other path they are removed here.
+      if (!committed) await acts.cleanupWork({ work });
     }
   }
 

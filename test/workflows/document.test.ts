@@ -33,14 +33,14 @@ describe('document workflow', () => {
     return { outcome, workflowId, pipeline };
   }
 
-  it('parses, chunks, embeds once, upserts to every sink, commits and cleans up', async () => {
+  it('parses and chunks, embeds once, upserts to every sink and commits (which cleans up)', async () => {
     const calls: Calls = [];
     const { outcome } = await run(calls, {});
     assert.deepEqual(outcome, { status: 'ingested', chunks: 3, upserted: { alpha: 3, beta: 3 }, cached: 0 } satisfies DocOutcome);
     const seq = names(calls);
-    assert.deepEqual(seq.slice(0, 3), ['fetchAndParse', 'chunkDocument', 'embedChunks']);
-    assert.deepEqual(seq.slice(3, 5).sort(), ['upsertToSink', 'upsertToSink']);
-    assert.deepEqual(seq.slice(5), ['commitDocument', 'cleanupWork']);
+    assert.deepEqual(seq.slice(0, 2), ['fetchAndParse', 'embedChunks']);
+    assert.deepEqual(seq.slice(2, 4).sort(), ['upsertToSink', 'upsertToSink']);
+    assert.deepEqual(seq.slice(4), ['commitDocument']);
     const sinks = calls.filter((c) => c.name === 'upsertToSink').map((c) => (c.input as { sink: string }).sink);
     assert.deepEqual(sinks.sort(), ['alpha', 'beta']);
   });

@@ -35,7 +35,12 @@ describe('source workflow', () => {
           await new Promise((r) => setTimeout(r, 150));
           running--;
           if (input.sourceUri.endsWith('doc-3.txt')) return { kind: 'unchanged', chunks: 3 };
-          return { kind: 'parsed', work: { prefix: 'p', parsedKey: 'k', contentHash: 'h', bytes: 1 } };
+          return {
+            kind: 'parsed',
+            work: { prefix: 'p', contentHash: 'h', bytes: 1, chunksKey: 'c', chunks: 3, tokens: 9 },
+            chunks: 3,
+            tokens: 9,
+          };
         },
       }),
     );

@@ -34,11 +34,10 @@ export function fakeActivities(
   calls: Calls,
   overrides: Partial<Record<keyof AllActivities, (input: never) => Promise<unknown>>> = {},
 ): AllActivities {
-  const work = { prefix: 'work/x', parsedKey: 'work/x/parsed.txt', contentHash: 'h1', bytes: 10 };
+  const work = { prefix: 'work/x', contentHash: 'h1', bytes: 10, chunksKey: 'work/x/chunks.jsonl', chunks: 3, tokens: 30 };
   const defaults: Record<keyof AllActivities, (input: never) => Promise<unknown>> = {
-    fetchAndParse: async () => ({ kind: 'parsed', work }),
-    chunkDocument: async () => ({ work: { ...work, chunksKey: 'c', chunks: 3 }, chunks: 3, tokens: 30 }),
-    embedChunks: async () => ({ work: { ...work, chunksKey: 'c', chunks: 3, vectorsKey: 'v', dims: 4 }, embedded: 3, cached: 0 }),
+    fetchAndParse: async () => ({ kind: 'parsed', work, chunks: 3, tokens: 30 }),
+    embedChunks: async () => ({ work: { ...work, vectorsKey: 'work/x/vectors.f32', dims: 4 }, embedded: 3, cached: 0 }),
     upsertToSink: async () => ({ upserted: 3, staleDeleted: 0 }),
     deleteFromSink: async () => ({ deleted: 3 }),
     commitDocument: async () => undefined,
