@@ -15,7 +15,8 @@ const EmbedderSpec = z.discriminatedUnion('kind', [
     kind: z.literal('local-onnx'),
     /** Folder with model.onnx, tokenizer.json and model.json; default: the model the bootstrap fetched. */
     modelDir: z.string().optional(),
-    maxBatchTokens: z.number().int().min(256).default(4096),
+    // Padded tokens per onnxruntime run. On CPUs small batches are as fast per token and keep the arena small.
+    maxBatchTokens: z.number().int().min(256).default(1024),
     /** Texts per embed call inside the activity (also the cache lookup batch). */
     batchSize: z.number().int().min(1).max(4096).default(256),
   }),
