@@ -10,22 +10,23 @@ test('the example spec is valid', () => {
   assert.equal(spec.concurrency.documents, 8);
 });
 
+const base = {
+  name: 'ok',
+  version: 1,
+  tenant: 'acme',
+  chunker: { kind: 'recursive', chunkSize: 100, chunkOverlap: 200 },
+  embedder: { kind: 'local-onnx' },
+  sinks: [
+    { kind: 'chroma', name: 'a' },
+    { kind: 'chroma', name: 'a' },
+  ],
+  blobStore: { kind: 'local-dir' },
+  ledger: { kind: 'sqlite' },
+};
+
 test('every problem is reported at once, each with its path', () => {
   assert.throws(
-    () =>
-      validatePipelineSpec({
-        name: 'Bad Name',
-        version: 0,
-        tenant: 'acme',
-        chunker: { kind: 'recursive', chunkSize: 100, chunkOverlap: 200 },
-        embedder: { kind: 'nope' },
-        sinks: [
-          { kind: 'chroma', name: 'a' },
-          { kind: 'chroma', name: 'a' },
-        ],
-        blobStore: { kind: 'local-dir' },
-        ledger: { kind: 'sqlite' },
-      }),
+    () => validatePipelineSpec({ ...base, name: 'Bad Name', version: 0, embedder: { kind: 'nope' } }),
     (err: Error) => {
       assert.ok(err instanceof PipelineSpecError);
       const paths = err.issues.map((i) => i.split(':')[0]);
@@ -37,20 +38,7 @@ test('every problem is reported at once, each with its path', () => {
 
 test('overlap and duplicate sink names are checked once the shape is right', () => {
   assert.throws(
-    () =>
-      validatePipelineSpec({
-        name: 'ok',
-        version: 1,
-        tenant: 'acme',
-        chunker: { kind: 'recursive', chunkSize: 100, chunkOverlap: 200 },
-        embedder: { kind: 'local-onnx' },
-        sinks: [
-          { kind: 'chroma', name: 'a' },
-          { kind: 'chroma', name: 'a' },
-        ],
-        blobStore: { kind: 'local-dir' },
-        ledger: { kind: 'sqlite' },
-      }),
+    () => validatePipelineSpec(base),
     (err: Error) => {
       assert.ok(err instanceof PipelineSpecError);
       assert.match(err.message, /chunker\.chunkOverlap: must be smaller than chunkSize/);

@@ -30,52 +30,34 @@ const NON_RETRYABLE = [
   'SinkRejected',
 ];
 
-function ingestActivities(queue: string) {
-  return proxyActivities<IngestActivities>({
+/** One retry profile per kind of step; each call site gets its own activity and so its own retry budget. */
+function profile<A extends object>(
+  queue: string,
+  retry: { initialInterval: string; maximumInterval: string; maximumAttempts: number },
+  startToClose = '30 minutes',
+) {
+  return proxyActivities<A>({
     taskQueue: queue,
-    startToCloseTimeout: '30 minutes',
+    startToCloseTimeout: startToClose,
     heartbeatTimeout: '30 seconds',
-    retry: {
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '1 minute',
-      maximumAttempts: 8,
-      nonRetryableErrorTypes: NON_RETRYABLE,
-    },
+    retry: { ...retry, backoffCoefficient: 2, nonRetryableErrorTypes: NON_RETRYABLE },
   });
 }
 
-function embedActivities(queue: string) {
-  return proxyActivities<EmbedActivities>({
-    taskQueue: queue,
-    startToCloseTimeout: '60 minutes',
-    heartbeatTimeout: '30 seconds',
-    // Rate limits slow a document down, they never fail it: retry for long, honouring the server's Retry-After.
-    retry: {
-      initialInterval: '2 seconds',
-      backoffCoefficient: 2,
-      maximumInterval: '2 minutes',
-      maximumAttempts: 30,
-      nonRetryableErrorTypes: NON_RETRYABLE,
-    },
-  });
-}
+const ingestActivities = (queue: string) =>
+  profile<IngestActivities>(queue, { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 8 });
+
+// Rate limits slow a document down, they never fail it: retry for long, honouring the server's Retry-After.
+const embedActivities = (queue: string) =>
+  profile<EmbedActivities>(
+    queue,
+    { initialInterval: '2 seconds', maximumInterval: '2 minutes', maximumAttempts: 30 },
+    '60 minutes',
+  );
 
 /** Each sink gets its own activity and retry budget: one sink's outage never blocks or re-embeds the others. */
-function sinkActivities(queue: string) {
-  return proxyActivities<IngestActivities>({
-    taskQueue: queue,
-    startToCloseTimeout: '30 minutes',
-    heartbeatTimeout: '30 seconds',
-    retry: {
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '1 minute',
-      maximumAttempts: 10,
-      nonRetryableErrorTypes: NON_RETRYABLE,
-    },
-  });
-}
+const sinkActivities = (queue: string) =>
+  profile<IngestActivities>(queue, { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 10 });
 
 /**
  * The entity workflow of one document (`doc:{tenant}:{sourceUri}`): applies its upsert and delete events one at a
