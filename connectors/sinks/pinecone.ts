@@ -1,0 +1,414 @@
+import { createHash } from 'node:crypto';
+import { Errors, Pinecone, type Index, type RecordMetadata } from '@pinecone-database/pinecone';
+import { z } from 'zod';
+import { ConnectorError, FailureType } from '../shared/errors.ts';
+import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
+
+// Layout. A Pinecone index has one dimension and one metric, fixed when it is created (control plane, out of scope
+// here), so every IndexSpec lives inside one configured index: ensureIndex creates nothing, it checks the spec against
+// the index. Each (index name, tenant) pair is its own namespace, `${namespacePrefix}${index}.${tenant}`, both parts
+// URI-encoded with '.' escaped too, so the one bare '.' is the separator. Namespaces keep tenants apart physically and
+// make a per-tenant count one stats lookup; a search without a tenant asks every namespace of the index and merges.
+//
+// Record ids are `${docKey}#${chunkId}`, docKey being 32 hex digits of sha256(sourceUri). A document's chunks are then
+// exactly the ids listed under the prefix `${docKey}#` in its tenant's namespace: cheap, exact and paginated, where a
+// query by metadata filter is approximate and capped by topK. Callers only ever see plain chunk ids (hits,
+// idsOfDocument). deleteIds gets chunk ids alone; since the pipeline derives a chunk id from (tenant, sourceUri, ...)
+// (pipeline/ids.ts), chunk id -> (tenant, docKey) never changes, so it is learnt from every upsert and listing and kept
+// in a bounded memo. Ids the memo lacks are deleted by the metadata filter `chunk_id $in [...]` in each namespace of the
+// index: correct, but one request per tenant.
+//
+// Text is metadata `text`. Metadata is capped at 40 KB per record: a text that would pass it is cut at a character
+// boundary and ends with TRUNCATION_MARKER, `text_length` keeps the full length (UTF-16 units), and `start`/`end` still
+// locate the whole chunk in its source. The vector was computed from the full text, so the chunk is still found.
+// Rejecting instead would fail the whole document for one oversized chunk.
+//
+// Writes are eventually consistent: a read right after a write may miss it, and a deleteDocument racing a fresh upsert
+// of the same document can miss the newest chunks (the next reconcile removes them).
+
+export const TRUNCATION_MARKER = '\u2026[truncated]';
+
+export const PineconeSinkConfig = z.object({
+  apiKey: z.string().min(1),
+  /** The index's data-plane host, e.g. https://my-index-abc123.svc.aped-4627-b74a.pinecone.io (or http://127.0.0.1:PORT). */
+  indexHost: z.string().min(1),
+  /** When set, ensureIndex also confirms dimension and metric through the control plane's describe index. */
+  indexName: z.string().min(1).optional(),
+  /** Control-plane base URL; the SDK's default (https://api.pinecone.io) when unset. */
+  controllerHostUrl: z.string().min(1).optional(),
+  /** The index's metric, fixed at creation; IndexSpecs with another metric are rejected and scores are read by it. */
+  metric: z.enum(['cosine', 'dotproduct', 'euclidean']).default('cosine'),
+  namespacePrefix: z.string().default(''),
+  /** Per-request ceilings; the service's limits are 1,000 records and 2 MB per upsert. */
+  maxBatchRecords: z.number().int().min(1).max(1000).default(1000),
+  maxRequestBytes: z.number().int().min(50_000).max(2_000_000).default(2_000_000),
+  /** Metadata bytes per record, under the service's 40,960 with room for differences in how it counts. */
+  maxMetadataBytes: z.number().int().min(4096).max(40_960).default(40_000),
+  requestTimeoutMs: z.number().int().min(1).default(30_000),
+});
+export type PineconeSinkConfig = z.input<typeof PineconeSinkConfig>;
+
+const METRIC: Record<IndexSpec['metric'], 'cosine' | 'dotproduct' | 'euclidean'> = {
+  cosine: 'cosine',
+  dot: 'dotproduct',
+  l2: 'euclidean',
+};
+const LIST_PAGE = 100;
+const IDS_PER_REQUEST = 1000;
+const MEMO_LIMIT = 100_000;
+
+/** A non-2xx answer, thrown by our fetch so its status and Retry-After survive the SDK (whose errors keep neither). */
+class HttpFailure extends Error {
+  override name = 'PineconeHttpFailure';
+  // Not `status`: the SDK's retry wrapper retries errors with a 5xx `status`, and retries are Temporal's job.
+  readonly httpStatus: number;
+  readonly retryAfterMs: number | undefined;
+  constructor(httpStatus: number, body: string, retryAfterMs: number | undefined) {
+    super(`HTTP ${httpStatus}: ${body.slice(0, 500)}`);
+    this.httpStatus = httpStatus;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+function parseRetryAfter(h: string | null): number | undefined {
+  if (!h) return undefined;
+  const secs = Number(h);
+  if (Number.isFinite(secs) && secs >= 0) return Math.round(secs * 1000);
+  const at = Date.parse(h);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** The one place Pinecone and HTTP failures become ConnectorErrors; `what` names the operation for the message. */
+export function mapPineconeError(err: unknown, what: string): ConnectorError {
+  if (err instanceof ConnectorError) return err;
+  let http: HttpFailure | undefined;
+  for (let e: unknown = err; e instanceof Error && !http; e = e.cause) if (e instanceof HttpFailure) http = e;
+  const msg = `pinecone ${what}: ${http?.message ?? (err instanceof Error ? `${err.name}: ${err.message}` : String(err))}`;
+  const fail = (type: FailureType, retryAfterMs?: number) => new ConnectorError(type, msg, { cause: err, retryAfterMs });
+  if (http) {
+    const s = http.httpStatus;
+    if (s === 429) return fail(FailureType.RateLimited, http.retryAfterMs);
+    if (s >= 500 || s === 408) return fail(FailureType.Unavailable, http.retryAfterMs);
+    // A bad or revoked key, or a key without access to this index: configuration, which no retry fixes.
+    if (s === 401 || s === 403) return fail(FailureType.InvalidInput);
+    // 400 after our own checks passed means the index disagrees with the request (limits, dimension): the sink's side.
+    return fail(FailureType.SinkRejected);
+  }
+  // Raised by the SDK before any request: our call was malformed.
+  if (err instanceof Errors.PineconeArgumentError || err instanceof Errors.PineconeConfigurationError)
+    return fail(FailureType.InvalidInput);
+  // Refused or reset connections, DNS, timeouts: the service may be back on the next attempt.
+  return fail(FailureType.Unavailable);
+}
+
+const invalid = (message: string) => new ConnectorError(FailureType.InvalidInput, message);
+const rejected = (message: string) => new ConnectorError(FailureType.SinkRejected, message);
+
+function checkVector(v: Float32Array, dims: number, what: string): void {
+  if (v.length !== dims) throw invalid(`${what}: vector has ${v.length} dimensions, the index has ${dims}`);
+  let nonZero = false;
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw invalid(`${what}: vector component ${i} is ${v[i]}`);
+    if (v[i] !== 0) nonZero = true;
+  }
+  if (!nonZero) throw invalid(`${what}: Pinecone takes no all-zero dense vector`);
+}
+
+const docKey = (sourceUri: string) => createHash('sha256').update(sourceUri).digest('hex').slice(0, 32);
+const chunkOf = (recordId: string) => recordId.slice(recordId.indexOf('#') + 1);
+
+/** Metadata for one record and its size as JSON, cutting the text to fit `budget` bytes. */
+function toMetadata(r: SinkRecord, budget: number): { metadata: RecordMetadata; bytes: number } {
+  const m = r.metadata;
+  for (const k of ['chunkIndex', 'start', 'end'] as const) {
+    if (!Number.isFinite(m[k])) throw invalid(`upsert ${r.id}: metadata ${k} is ${m[k]}`);
+  }
+  const meta: RecordMetadata = {
+    chunk_id: r.id,
+    tenant: m.tenant,
+    source_uri: m.sourceUri,
+    chunk_index: m.chunkIndex,
+    start: m.start,
+    end: m.end,
+    content_hash: m.contentHash,
+    pipeline_version: m.pipelineVersion,
+    text: r.text,
+  };
+  const size = (x: RecordMetadata) => Buffer.byteLength(JSON.stringify(x));
+  const full = size(meta);
+  if (full <= budget) return { metadata: meta, bytes: full };
+  const cut = { ...meta, text: TRUNCATION_MARKER, text_length: r.text.length };
+  if (size(cut) > budget) throw invalid(`upsert ${r.id}: metadata without its text exceeds ${budget} bytes`);
+  // The longest prefix that fits: JSON escaping and UTF-8 make the byte count uneven, hence a search.
+  let lo = 0;
+  let hi = r.text.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (size({ ...cut, text: r.text.slice(0, mid) + TRUNCATION_MARKER }) <= budget) lo = mid;
+    else hi = mid - 1;
+  }
+  // Never end on half a surrogate pair.
+  const code = r.text.charCodeAt(lo - 1);
+  if (lo > 0 && code >= 0xd800 && code <= 0xdbff) lo--;
+  const metadata = { ...cut, text: r.text.slice(0, lo) + TRUNCATION_MARKER };
+  return { metadata, bytes: size(metadata) };
+}
+
+interface Row {
+  rec: { id: string; values: number[]; metadata: RecordMetadata };
+  /** Its size in the request body. */
+  bytes: number;
+}
+
+function toRow(r: SinkRecord, key: string, metadataBudget: number): Row {
+  const { metadata, bytes: metaBytes } = toMetadata(r, metadataBudget);
+  const id = `${key}#${r.id}`;
+  // Nine significant digits always read back as the same float32, and print in about half the characters of the
+  // float64 that Array.from(Float32Array) gives: smaller requests, fewer of them, nothing lost.
+  const values = Array.from(r.vector, (x) => Number(x.toPrecision(9)));
+  // Exactly as the SDK serializes it: {"id":…,"values":[…],"metadata":{…}} is 29 bytes of punctuation and keys.
+  const bytes = 29 + Buffer.byteLength(JSON.stringify(id)) + JSON.stringify(values).length + metaBytes;
+  return { rec: { id, values, metadata }, bytes };
+}
+
+function fromMetadata(m: RecordMetadata | undefined): { text: string; metadata: ChunkMetadata } {
+  const r = m ?? {};
+  return {
+    text: String(r.text ?? ''),
+    metadata: {
+      tenant: String(r.tenant ?? ''),
+      sourceUri: String(r.source_uri ?? ''),
+      chunkIndex: Number(r.chunk_index ?? 0),
+      start: Number(r.start ?? 0),
+      end: Number(r.end ?? 0),
+      contentHash: String(r.content_hash ?? ''),
+      pipelineVersion: String(r.pipeline_version ?? ''),
+    },
+  };
+}
+
+export function createPineconeSink(config: PineconeSinkConfig): Sink {
+  const c = PineconeSinkConfig.parse(config);
+  const timedFetch = async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const timeout = AbortSignal.timeout(c.requestTimeoutMs);
+    const res = await fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
+    if (res.ok) return res;
+    const body = await res.text().catch(() => '');
+    throw new HttpFailure(res.status, body, parseRetryAfter(res.headers.get('retry-after')));
+  };
+  const pc = new Pinecone({
+    apiKey: c.apiKey,
+    maxRetries: 0,
+    fetchApi: timedFetch,
+    sourceTag: 'ragline',
+    ...(c.controllerHostUrl ? { controllerHostUrl: c.controllerHostUrl } : {}),
+  });
+  const index: Index = pc.index({ host: c.indexHost });
+  let dims: number | undefined;
+  let controlPlaneChecked = false;
+  const memo = new Map<string, { tenant: string; key: string }>();
+
+  const enc = (s: string) => encodeURIComponent(s).replaceAll('.', '%2E');
+  const nsBase = (name: string) => `${c.namespacePrefix}${enc(name)}.`;
+  const ns = (name: string, tenant: string) => nsBase(name) + enc(tenant);
+  const remember = (chunkId: string, tenant: string, key: string) => {
+    if (memo.size >= MEMO_LIMIT) memo.delete(memo.keys().next().value!);
+    memo.set(chunkId, { tenant, key });
+  };
+
+  async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw mapPineconeError(err, what);
+    }
+  }
+
+  async function namespaceCounts(name: string): Promise<Map<string, number>> {
+    const stats = await index.describeIndexStats();
+    dims = stats.dimension ?? dims;
+    const out = new Map<string, number>();
+    for (const [n, s] of Object.entries(stats.namespaces ?? {})) if (n.startsWith(nsBase(name))) out.set(n, s.recordCount);
+    return out;
+  }
+
+  async function dimension(): Promise<number> {
+    if (dims === undefined) dims = (await index.describeIndexStats()).dimension;
+    if (dims === undefined) throw rejected('pinecone describe_index_stats reported no dimension');
+    return dims;
+  }
+
+  /** Every record id under `prefix` in one namespace, following the pagination tokens. */
+  async function listIds(namespace: string, prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    let paginationToken: string | undefined;
+    do {
+      const page = await index.listPaginated({
+        namespace,
+        prefix,
+        limit: LIST_PAGE,
+        ...(paginationToken ? { paginationToken } : {}),
+      });
+      for (const v of page.vectors ?? []) if (v.id) out.push(v.id);
+      paginationToken = page.pagination?.next || undefined;
+    } while (paginationToken);
+    return out;
+  }
+
+  async function deleteRecordIds(namespace: string, ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += IDS_PER_REQUEST)
+      await index.deleteMany({ ids: ids.slice(i, i + IDS_PER_REQUEST), namespace });
+  }
+
+  async function checkControlPlane(): Promise<void> {
+    if (!c.indexName || controlPlaneChecked) return;
+    const model = await pc.indexes.describe(c.indexName);
+    if (model.metric !== c.metric || model.dimension !== dims) {
+      throw rejected(
+        `pinecone index ${c.indexName} has metric=${model.metric} dimension=${model.dimension}, ` +
+          `the sink is configured for metric=${c.metric} and the data plane reports dimension=${dims}`,
+      );
+    }
+    controlPlaneChecked = true;
+  }
+
+  /** Splits one namespace's records into requests under both the record and the byte ceiling. */
+  function* batches(namespace: string, rows: Row[]) {
+    const budget = c.maxRequestBytes - Buffer.byteLength(JSON.stringify({ vectors: [], namespace }));
+    let batch: Row['rec'][] = [];
+    let used = 0;
+    for (const row of rows) {
+      const size = row.bytes + 1;
+      if (size > budget)
+        throw invalid(`upsert ${row.rec.id}: one record is ${size} bytes, over the ${budget}-byte request budget`);
+      if (batch.length === c.maxBatchRecords || used + size > budget) {
+        yield batch;
+        batch = [];
+        used = 0;
+      }
+      batch.push(row.rec);
+      used += size;
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  return {
+    kind: 'pinecone',
+
+    async ensureIndex(spec: IndexSpec): Promise<void> {
+      if (!Number.isInteger(spec.dims) || spec.dims < 1) throw invalid(`index ${spec.name}: dims must be a positive integer`);
+      if (METRIC[spec.metric] !== c.metric) {
+        throw rejected(
+          `index ${spec.name} wants metric ${spec.metric}; the Pinecone index uses ${c.metric}, fixed at its creation`,
+        );
+      }
+      await call(`ensureIndex ${spec.name}`, async () => {
+        dims = undefined;
+        const d = await dimension();
+        if (d !== spec.dims) {
+          throw rejected(
+            `index ${spec.name} wants dims=${spec.dims}; the Pinecone index has dimension ${d}: a new dimension needs a new index`,
+          );
+        }
+        await checkControlPlane();
+      });
+    },
+
+    async upsert(name: string, records: SinkRecord[]): Promise<void> {
+      if (records.length === 0) return;
+      await call(`upsert on ${name}`, async () => {
+        const d = await dimension();
+        // Validate and convert everything first so a bad record leaves nothing of its call written. Repeated ids keep the last.
+        const byNs = new Map<string, Map<string, Row>>();
+        for (const r of records) {
+          if (typeof r.id !== 'string' || r.id.length === 0) throw invalid(`upsert on ${name}: a record has no id`);
+          checkVector(r.vector, d, `upsert ${r.id} on ${name}`);
+          const key = docKey(r.metadata.sourceUri);
+          const n = ns(name, r.metadata.tenant);
+          const rows = byNs.get(n) ?? byNs.set(n, new Map()).get(n)!;
+          rows.set(r.id, toRow(r, key, c.maxMetadataBytes));
+        }
+        const plan = [...byNs].map(([n, rows]) => [n, [...batches(n, [...rows.values()])]] as const);
+        for (const [namespace, parts] of plan) for (const part of parts) await index.upsert({ records: part, namespace });
+        for (const r of records) remember(r.id, r.metadata.tenant, docKey(r.metadata.sourceUri));
+      });
+    },
+
+    async deleteIds(name: string, ids: string[]): Promise<void> {
+      if (ids.length === 0) return;
+      await call(`deleteIds on ${name}`, async () => {
+        const known = new Map<string, string[]>();
+        const unknown: string[] = [];
+        for (const id of new Set(ids)) {
+          const m = memo.get(id);
+          if (!m) unknown.push(id);
+          else (known.get(m.tenant) ?? known.set(m.tenant, []).get(m.tenant)!).push(`${m.key}#${id}`);
+        }
+        for (const [tenant, recordIds] of known) await deleteRecordIds(ns(name, tenant), recordIds);
+        if (unknown.length === 0) return;
+        for (const namespace of (await namespaceCounts(name)).keys()) {
+          for (let i = 0; i < unknown.length; i += IDS_PER_REQUEST) {
+            await index.deleteMany({ filter: { chunk_id: { $in: unknown.slice(i, i + IDS_PER_REQUEST) } }, namespace });
+          }
+        }
+      });
+    },
+
+    async deleteDocument(name: string, tenant: string, sourceUri: string): Promise<void> {
+      await call(`deleteDocument on ${name}`, async () => {
+        const namespace = ns(name, tenant);
+        await deleteRecordIds(namespace, await listIds(namespace, `${docKey(sourceUri)}#`));
+      });
+    },
+
+    async count(name: string, filter: { tenant?: string; sourceUri?: string } = {}): Promise<number> {
+      return call(`count on ${name}`, async () => {
+        const counts = await namespaceCounts(name);
+        const spaces = filter.tenant === undefined ? [...counts.keys()] : [ns(name, filter.tenant)];
+        if (filter.sourceUri === undefined) return spaces.reduce((sum, n) => sum + (counts.get(n) ?? 0), 0);
+        const prefix = `${docKey(filter.sourceUri)}#`;
+        let total = 0;
+        for (const n of spaces) total += (await listIds(n, prefix)).length;
+        return total;
+      });
+    },
+
+    async idsOfDocument(name: string, tenant: string, sourceUri: string): Promise<string[]> {
+      return call(`idsOfDocument on ${name}`, async () => {
+        const key = docKey(sourceUri);
+        const ids = (await listIds(ns(name, tenant), `${key}#`)).map(chunkOf);
+        for (const id of ids) remember(id, tenant, key);
+        return ids;
+      });
+    },
+
+    async search(name: string, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]> {
+      if (!Number.isInteger(opts.topK) || opts.topK < 0 || opts.topK > 10_000) {
+        throw invalid(`search on ${name}: topK must be an integer from 0 to 10000`);
+      }
+      if (opts.topK === 0) return [];
+      return call(`search on ${name}`, async () => {
+        checkVector(vector, await dimension(), `search on ${name}`);
+        // Pinecone queries one namespace at a time: without a tenant, ask each of the index's namespaces and merge.
+        const spaces = opts.tenant !== undefined ? [ns(name, opts.tenant)] : [...(await namespaceCounts(name)).keys()];
+        const values = Array.from(vector);
+        const hits: SearchHit[] = [];
+        for (const namespace of spaces) {
+          const res = await index.query({ vector: values, topK: opts.topK, namespace, includeMetadata: true });
+          for (const m of res.matches) {
+            // Euclidean scores are squared distances, lower nearer; negated so that a higher score is nearer for every metric.
+            const s = m.score ?? Number.NaN;
+            hits.push({ id: chunkOf(m.id), score: c.metric === 'euclidean' ? -s : s, ...fromMetadata(m.metadata) });
+          }
+        }
+        return hits.sort((a, b) => b.score - a.score).slice(0, opts.topK);
+      });
+    },
+
+    async close(): Promise<void> {
+      // The SDK holds no connections of its own (it uses fetch); forget what was learnt.
+      memo.clear();
+      dims = undefined;
+    },
+  };
+}
