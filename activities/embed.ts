@@ -49,5 +49,5 @@ export async function embedChunks(
     }
   }
   await deps.blobs.put(vectorsKey, vectors());
-  return { work: { ...work, vectorsKey, dims: embedder.dims }, embedded, cached };
+  return { work: { ...work, vectorsKey, dims: embedder.dims, metric: embedder.metric }, embedded, cached };
 }

@@ -21,7 +21,7 @@ export async function upsertToSink(
   const ctx = Context.current();
   const sink = sinkFor(deps, input.sink);
   const index = indexName(pipeline);
-  await sink.ensureIndex({ name: index, dims: work.dims, metric: deps.embedder?.metric ?? 'cosine' });
+  await sink.ensureIndex({ name: index, dims: work.dims, metric: work.metric ?? 'cosine' });
 
   const fresh = new Set<string>();
   const vectors = readVectors(deps.blobs, work.vectorsKey, work.dims);

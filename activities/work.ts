@@ -17,6 +17,8 @@ export interface WorkRef {
   tokens?: number;
   vectorsKey?: string;
   dims?: number;
+  /** The embedder's similarity metric, for the sinks' indexes (ingest workers do not load the model). */
+  metric?: 'cosine' | 'dot' | 'l2';
 }
 
 /** One line of the chunks file. */

@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ChromaSinkConfig } from '../connectors/sinks/chroma.ts';
+import { MilvusSinkConfig } from '../connectors/sinks/milvus.ts';
+import { PineconeSinkConfig } from '../connectors/sinks/pinecone.ts';
+import { WeaviateSinkConfig } from '../connectors/sinks/weaviate.ts';
 
 const ChunkerSpec = z.discriminatedUnion('kind', [
   z.object({
@@ -22,15 +26,17 @@ const EmbedderSpec = z.discriminatedUnion('kind', [
   }),
 ]);
 
+const sinkName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes');
+
+/** A sink: its kind, a name unique in the pipeline, and the connector's own settings. */
 const SinkSpec = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('chroma'),
-    name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes'),
-    host: z.string().default('127.0.0.1'),
-    port: z.number().int().default(8000),
-    ssl: z.boolean().default(false),
-  }),
+  ChromaSinkConfig.extend({ kind: z.literal('chroma'), name: sinkName }),
+  WeaviateSinkConfig.extend({ kind: z.literal('weaviate'), name: sinkName }),
+  MilvusSinkConfig.extend({ kind: z.literal('milvus'), name: sinkName }),
+  // The API key may stay out of the file: workers read PINECONE_API_KEY when it is absent.
+  PineconeSinkConfig.extend({ kind: z.literal('pinecone'), name: sinkName, apiKey: z.string().min(1).optional() }),
 ]);
+export type SinkSpec = z.infer<typeof SinkSpec>;
 
 const BlobStoreSpec = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('local-dir'), root: z.string().default('.data/blobs') }),

@@ -7,12 +7,16 @@ import { createLocalOnnxEmbedder, loadTokenCounter } from '../connectors/embedde
 import { withMicroBatching } from '../connectors/embedders/micro-batcher.ts';
 import { createSqliteEmbeddingCache } from '../connectors/ledger/embedding-cache-sqlite.ts';
 import { createSqliteLedger } from '../connectors/ledger/sqlite.ts';
-import { createChromaSink } from '../connectors/sinks/chroma.ts';
+import { createChromaSink, type ChromaSinkConfig } from '../connectors/sinks/chroma.ts';
+import { createMilvusSink, type MilvusSinkConfig } from '../connectors/sinks/milvus.ts';
+import { createPineconeSink, type PineconeSinkConfig } from '../connectors/sinks/pinecone.ts';
+import { createWeaviateSink, type WeaviateSinkConfig } from '../connectors/sinks/weaviate.ts';
+import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import type { Sink } from '../connectors/sinks/sink.ts';
 import { createLocalDirSource } from '../connectors/sources/local-dir.ts';
 import { createS3Source } from '../connectors/sources/s3.ts';
 import { ensureModel } from '../scripts/fetch-model.ts';
-import type { PipelineSpec } from '../pipeline/spec.ts';
+import type { PipelineSpec, SinkSpec } from '../pipeline/spec.ts';
 
 /** Credentials and endpoint for S3, read from the environment at the edge (CLI, worker start). */
 export interface S3Access {
@@ -28,8 +32,26 @@ export interface BuiltDeps extends PipelineDeps {
 }
 
 /** One client per sink the pipeline names. */
-export function createSinks(spec: PipelineSpec): Map<string, Sink> {
-  return new Map<string, Sink>(spec.sinks.map((s) => [s.name, createChromaSink({ host: s.host, port: s.port, ssl: s.ssl })]));
+export function createSinks(spec: PipelineSpec, env: NodeJS.ProcessEnv = process.env): Map<string, Sink> {
+  return new Map<string, Sink>(spec.sinks.map((s) => [s.name, createSink(s, env)]));
+}
+
+function createSink(spec: SinkSpec, env: NodeJS.ProcessEnv): Sink {
+  const { kind: _kind, name, ...config } = spec;
+  switch (spec.kind) {
+    case 'chroma':
+      return createChromaSink(config as ChromaSinkConfig);
+    case 'weaviate':
+      return createWeaviateSink(config as WeaviateSinkConfig);
+    case 'milvus':
+      return createMilvusSink(config as MilvusSinkConfig);
+    case 'pinecone': {
+      const apiKey = spec.apiKey ?? env.PINECONE_API_KEY;
+      if (!apiKey)
+        throw new ConnectorError(FailureType.InvalidInput, `sink ${name}: set apiKey in the pipeline or PINECONE_API_KEY`);
+      return createPineconeSink({ ...(config as PineconeSinkConfig), apiKey });
+    }
+  }
 }
 
 /** Builds the connectors one worker process needs. Embed workers load the model; ingest workers only its tokenizer. */
