@@ -1,0 +1,461 @@
+import { ConsistencyLevelEnum, DataType, MilvusClient, type FieldType, type ResStatus } from '@zilliz/milvus2-sdk-node';
+import { z } from 'zod';
+import { ConnectorError, FailureType } from '../shared/errors.ts';
+import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
+
+// Layout: one Milvus collection per index with an explicit schema. Our tenant is a VarChar partition key: Milvus hashes
+// it into the collection's partitions (16 by default), so a tenant filter searches one partition instead of all, and
+// tenants need no setup (Milvus Lite supports this too, checked against Milvus Lite 3.2.2). Every read and delete
+// still filters on the tenant: a partition holds many tenants. Reads use Strong consistency so they see every write
+// acknowledged before them. The dimension lives in the schema and the metric in the vector index, so ensureIndex
+// checks both; a collection property records which index name made the collection, as several names can map to one.
+
+export const MilvusSinkConfig = z.object({
+  /** host:port of Milvus or Milvus Lite, or a Zilliz Cloud endpoint (with `token`). */
+  address: z.string().min(1).default('127.0.0.1:19530'),
+  /** `user:password` or an API key. */
+  token: z.string().min(1).optional(),
+  database: z.string().min(1).optional(),
+  ssl: z.boolean().default(false),
+  /** Rows per upsert request (a request is also kept under about 8 MiB) and ids per delete request. */
+  batchSize: z.number().int().min(1).max(10_000).default(500),
+  /** Deadline of each request, in milliseconds. */
+  timeoutMs: z.number().int().positive().default(30_000),
+});
+export type MilvusSinkConfig = z.input<typeof MilvusSinkConfig>;
+
+type Metric = 'COSINE' | 'IP' | 'L2';
+const METRIC: Record<IndexSpec['metric'], Metric> = { cosine: 'COSINE', dot: 'IP', l2: 'L2' };
+const OWNER = 'ragline.index';
+const MAX_TOPK = 16_384;
+const MAX_REQUEST_BYTES = 8 << 20;
+
+/** VarChar capacities in bytes; a value over them is refused before anything is written. */
+const MAX_BYTES = { id: 64, text: 65_535, tenant: 256, source_uri: 4096, content_hash: 256, pipeline_version: 256 } as const;
+const TEXT_FIELDS = ['text', 'tenant', 'source_uri', 'content_hash', 'pipeline_version'] as const;
+const OUTPUT = ['id', ...TEXT_FIELDS, 'chunk_index', 'start', 'end'];
+
+interface Index {
+  collection: string;
+  dims: number;
+  metric: Metric;
+}
+
+type Row = Record<(typeof TEXT_FIELDS)[number] | 'id', string> &
+  Record<'chunk_index' | 'start' | 'end', number> & { vector: number[] };
+
+/** The Milvus collection for an index name: names match [A-Za-z_][A-Za-z0-9_]*, so other characters become `_`. */
+export function milvusCollectionName(index: string): string {
+  if (index.length === 0) throw invalid('an index name must not be empty');
+  const safe = index.replace(/[^A-Za-z0-9_]/g, '_');
+  const name = /^[A-Za-z_]/.test(safe) ? safe : `_${safe}`;
+  if (name.length > 255) throw invalid(`index name ${index} is longer than Milvus allows (255)`);
+  return name;
+}
+
+const ESCAPES: Record<string, string> = { '\\': '\\\\', '"': '\\"', '\n': '\\n', '\r': '\\r' };
+
+/** A Milvus filter string literal for any value: backslash, double quote, CR and LF escaped, all else kept as is. */
+export function milvusString(value: string): string {
+  return `"${value.replace(/[\\"\n\r]/g, (ch) => ESCAPES[ch]!)}"`;
+}
+
+function isStatus(x: unknown): x is ResStatus {
+  return typeof x === 'object' && x !== null && 'error_code' in x && 'reason' in x;
+}
+
+function statusOk(s: ResStatus): boolean {
+  return (s.error_code === 'Success' || s.error_code === 0) && (s.code ?? 0) === 0;
+}
+
+/** The one place Milvus failures become ConnectorErrors, whether the SDK threw or returned a failed status. */
+export function mapMilvusError(err: unknown, what: string): ConnectorError {
+  if (err instanceof ConnectorError) return err;
+  if (isStatus(err)) {
+    const msg = `milvus ${what}: ${String(err.error_code)} (${String(err.code)}): ${err.reason}`;
+    // The server marks transient failures `retriable` (not ready, unavailable, queue full, rate limit); code 8 is its
+    // rate limit, 2 and 3 unavailable and out of memory. Anything else (missing collection, bad expression, bad
+    // parameter) fails again as sent.
+    const type =
+      err.code === 8 || err.error_code === 'RateLimit'
+        ? FailureType.RateLimited
+        : err.retriable || err.code === 2 || err.code === 3
+          ? FailureType.Unavailable
+          : FailureType.SinkRejected;
+    return new ConnectorError(type, msg, { cause: err });
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  const fail = (type: FailureType) => new ConnectorError(type, `milvus ${what}: ${e.message}`, { cause: err });
+  // Thrown errors carry a gRPC status code: refusals by code, the rest (UNAVAILABLE, DEADLINE_EXCEEDED, resets) transient.
+  const code = (e as { code?: unknown }).code;
+  if (code === 8) return fail(FailureType.RateLimited);
+  if (code === 3 || code === 5 || code === 7 || code === 12 || code === 16) return fail(FailureType.SinkRejected);
+  return fail(FailureType.Unavailable);
+}
+
+/** Every SDK reply goes through here: a failed status becomes a thrown ConnectorError. */
+function check<T extends { status: ResStatus } | ResStatus>(res: T, what: string): T {
+  const status = ('status' in res ? res.status : res) as ResStatus;
+  if (!statusOk(status)) throw mapMilvusError(status, what);
+  return res;
+}
+
+function invalid(message: string): ConnectorError {
+  return new ConnectorError(FailureType.InvalidInput, message);
+}
+
+function rejected(message: string): ConnectorError {
+  return new ConnectorError(FailureType.SinkRejected, message);
+}
+
+function checkVector(v: Float32Array, dims: number, what: string): void {
+  if (v.length !== dims) throw invalid(`${what}: vector has ${v.length} dimensions, the index has ${dims}`);
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw invalid(`${what}: vector component ${i} is ${v[i]}`);
+  }
+}
+
+function toRow(r: SinkRecord, dims: number, what: string): Row {
+  const m = r.metadata;
+  const row: Row = {
+    id: r.id,
+    vector: Array.from(r.vector),
+    text: r.text,
+    tenant: m.tenant,
+    source_uri: m.sourceUri,
+    content_hash: m.contentHash,
+    pipeline_version: m.pipelineVersion,
+    chunk_index: m.chunkIndex,
+    start: m.start,
+    end: m.end,
+  };
+  if (typeof r.id !== 'string' || r.id.length === 0) throw invalid(`${what}: a record has no id`);
+  checkVector(r.vector, dims, `${what} ${r.id}`);
+  for (const f of ['id', ...TEXT_FIELDS] as const) {
+    const bytes = Buffer.byteLength(String(row[f]), 'utf8');
+    if (typeof row[f] !== 'string' || bytes > MAX_BYTES[f]) {
+      throw invalid(`${what} ${r.id}: ${f} must be a string of at most ${MAX_BYTES[f]} bytes (it has ${bytes})`);
+    }
+  }
+  for (const f of ['chunk_index', 'start', 'end'] as const) {
+    if (!Number.isSafeInteger(row[f])) throw invalid(`${what} ${r.id}: ${f} must be an integer`);
+  }
+  return row;
+}
+
+function fromRow(r: Record<string, unknown>): ChunkMetadata {
+  return {
+    tenant: String(r.tenant ?? ''),
+    sourceUri: String(r.source_uri ?? ''),
+    chunkIndex: Number(r.chunk_index ?? 0),
+    start: Number(r.start ?? 0),
+    end: Number(r.end ?? 0),
+    contentHash: String(r.content_hash ?? ''),
+    pipelineVersion: String(r.pipeline_version ?? ''),
+  };
+}
+
+function fields(dims: number): FieldType[] {
+  const varchar = (name: keyof typeof MAX_BYTES, extra: Partial<FieldType> = {}): FieldType => ({
+    name,
+    data_type: DataType.VarChar,
+    max_length: MAX_BYTES[name],
+    ...extra,
+  });
+  return [
+    varchar('id', { is_primary_key: true }),
+    { name: 'vector', data_type: DataType.FloatVector, dim: dims },
+    varchar('text'),
+    varchar('tenant', { is_partition_key: true }),
+    varchar('source_uri'),
+    varchar('content_hash'),
+    varchar('pipeline_version'),
+    { name: 'chunk_index', data_type: DataType.Int64 },
+    { name: 'start', data_type: DataType.Int64 },
+    { name: 'end', data_type: DataType.Int64 },
+  ];
+}
+
+function documentFilter(tenant: string, sourceUri: string): string {
+  return `tenant == ${milvusString(tenant)} && source_uri == ${milvusString(sourceUri)}`;
+}
+
+export function createMilvusSink(config: MilvusSinkConfig): Sink {
+  const c = MilvusSinkConfig.parse(config);
+  const indexes = new Map<string, Index>();
+  const writers = new Map<string, Promise<unknown>>();
+  let client: MilvusClient | undefined;
+  const strong = ConsistencyLevelEnum.Strong;
+
+  function conn(): MilvusClient {
+    if (!client) {
+      // The SDK's own retries are off (the activity's retry policy decides) and its telemetry heartbeats too.
+      client = new MilvusClient({
+        address: c.address,
+        token: c.token,
+        database: c.database,
+        ssl: c.ssl,
+        timeout: c.timeoutMs,
+        maxRetries: 0,
+        logLevel: 'error',
+        telemetry: { enabled: false },
+      });
+      // The constructor starts connecting at once; an unreachable server would otherwise be an unhandled rejection.
+      // Every call awaits this promise and fails there, so it is a failed call that reports it.
+      client.connectPromise.catch(() => undefined);
+    }
+    return client;
+  }
+
+  /** A client whose connection failed keeps failing; drop it so the next call connects afresh. */
+  function dropClient(): void {
+    void client?.closeConnection().catch(() => undefined);
+    client = undefined;
+  }
+
+  /**
+   * Runs this sink's writes to one collection one at a time, as Milvus Lite is not built for concurrent writers to a
+   * collection. Other sinks and processes are not covered; Milvus Lite 3.2.2 in server mode took three processes
+   * upserting and deleting in one collection at once without a failure or a lost row, when tried.
+   */
+  function serialized<T>(collection: string, fn: () => Promise<T>): Promise<T> {
+    const run = (writers.get(collection) ?? Promise.resolve()).then(fn, fn);
+    const tail = run.catch(() => undefined);
+    writers.set(collection, tail);
+    void tail.then(() => writers.get(collection) === tail && writers.delete(collection));
+    return run;
+  }
+
+  /** The collection's dimension and metric as Milvus reports them; undefined when there is no such collection. */
+  async function describe(index: string): Promise<(Omit<Index, 'metric'> & { metric: Metric | undefined }) | undefined> {
+    const collection = milvusCollectionName(index);
+    const desc = await conn().describeCollection({ collection_name: collection });
+    if (desc.status.code === 100 || /not exist|not found/i.test(desc.status.reason)) return undefined;
+    check(desc, `describeCollection ${collection}`);
+    const owner = desc.properties.find((p) => p.key === OWNER)?.value;
+    if (owner === undefined) throw rejected(`milvus collection ${collection} was not created by ensureIndex`);
+    if (owner !== index) throw rejected(`milvus collection ${collection} belongs to index ${owner}, not ${index}`);
+    const vector = desc.schema.fields.find((f) => f.name === 'vector');
+    const dims = Number(vector?.type_params?.find((p) => p.key === 'dim')?.value ?? (vector as { dim?: unknown })?.dim);
+    const idx = await conn().describeIndex({ collection_name: collection, field_name: 'vector' });
+    // Milvus reports a missing index as code 700 (IndexNotFound).
+    if (idx.status.code !== 700) check(idx, `describeIndex ${collection}`);
+    const params = idx.index_descriptions?.[0]?.params ?? [];
+    const metric = params.find((p) => p.key === 'metric_type')?.value as Metric | undefined;
+    return { collection, dims, metric };
+  }
+
+  async function open(index: string): Promise<Index> {
+    const known = indexes.get(index);
+    if (known) return known;
+    const d = await describe(index);
+    if (!d)
+      throw rejected(
+        `milvus collection ${milvusCollectionName(index)} for index ${index} does not exist: ensureIndex creates it`,
+      );
+    if (!d.metric) throw rejected(`milvus collection ${d.collection} has no vector index: ensureIndex creates it`);
+    const idx = { ...d, metric: d.metric };
+    indexes.set(index, idx);
+    return idx;
+  }
+
+  async function withIndex<T>(index: string, what: string, fn: (idx: Index) => Promise<T>): Promise<T> {
+    try {
+      return await fn(await open(index));
+    } catch (err) {
+      const mapped = mapMilvusError(err, `${what} on ${index}`);
+      // A handle cached before the collection was dropped or changed is read again next time.
+      if (mapped.type === FailureType.SinkRejected) indexes.delete(index);
+      if (mapped.type === FailureType.Unavailable) dropClient();
+      throw mapped;
+    }
+  }
+
+  async function ensure(spec: IndexSpec): Promise<void> {
+    const metric = METRIC[spec.metric];
+    const collection = milvusCollectionName(spec.name);
+    let d = await describe(spec.name);
+    if (!d) {
+      await conn()
+        .createCollection({
+          collection_name: collection,
+          fields: fields(spec.dims),
+          properties: { [OWNER]: spec.name },
+          consistency_level: 'Strong',
+        })
+        .then((res) => check(res, `createCollection ${collection}`))
+        // Another worker created it first: use theirs, checked below like any existing one. (The SDK throws this status.)
+        .catch((err: unknown) => (/already exist/i.test(String((err as ResStatus)?.reason)) ? undefined : Promise.reject(err)));
+      d = await describe(spec.name);
+      if (!d) throw rejected(`milvus collection ${collection} was not there after creating it`);
+    }
+    if (d.dims !== spec.dims || (d.metric !== undefined && d.metric !== metric)) {
+      throw rejected(
+        `milvus collection ${collection} exists with dims=${d.dims} metric=${d.metric}, not dims=${spec.dims} metric=${metric}: ` +
+          'a new dimension or metric needs a new index version',
+      );
+    }
+    if (d.metric === undefined) {
+      const res = await conn().createIndex({
+        collection_name: collection,
+        field_name: 'vector',
+        index_type: 'HNSW',
+        metric_type: metric,
+        params: { M: 16, efConstruction: 200 },
+      });
+      if (!/already exists/i.test(res.reason)) check(res, `createIndex ${collection}`);
+    }
+    check(await conn().loadCollection({ collection_name: collection }), `loadCollection ${collection}`);
+    indexes.set(spec.name, { collection, dims: spec.dims, metric });
+  }
+
+  return {
+    kind: 'milvus',
+
+    async ensureIndex(spec: IndexSpec): Promise<void> {
+      if (!Number.isInteger(spec.dims) || spec.dims < 1) throw invalid(`index ${spec.name}: dims must be a positive integer`);
+      indexes.delete(spec.name);
+      try {
+        await ensure(spec);
+      } catch (err) {
+        const mapped = mapMilvusError(err, `ensureIndex ${spec.name}`);
+        if (mapped.type === FailureType.Unavailable) dropClient();
+        throw mapped;
+      }
+    },
+
+    async upsert(index: string, records: SinkRecord[]): Promise<void> {
+      if (records.length === 0) return;
+      await withIndex(index, 'upsert', async ({ collection, dims }) => {
+        // Validate everything first so a bad record leaves nothing of its call written. Repeated ids keep the last.
+        const byId = new Map<string, Row>();
+        for (const r of records) byId.set(r.id, toRow(r, dims, `upsert on ${index}:`));
+        const batches: Row[][] = [];
+        let batch: Row[] = [];
+        let bytes = 0;
+        for (const row of byId.values()) {
+          const size = dims * 4 + 64 + TEXT_FIELDS.reduce((n, f) => n + row[f].length * 3, 0);
+          if (batch.length > 0 && (batch.length >= c.batchSize || bytes + size > MAX_REQUEST_BYTES)) {
+            batches.push(batch);
+            batch = [];
+            bytes = 0;
+          }
+          batch.push(row);
+          bytes += size;
+        }
+        batches.push(batch);
+        await serialized(collection, async () => {
+          for (const rows of batches) {
+            const res = check(await conn().upsert({ collection_name: collection, data: rows }), `upsert ${collection}`);
+            if (res.err_index.length > 0) {
+              const ids = res.err_index.map((i) => rows[Number(i)]?.id);
+              throw new ConnectorError(
+                FailureType.Unavailable,
+                `milvus upsert on ${index}: rows not written: ${ids.slice(0, 20).join(', ')}`,
+              );
+            }
+          }
+        });
+      });
+    },
+
+    async deleteIds(index: string, ids: string[]): Promise<void> {
+      if (ids.length === 0) return;
+      await withIndex(index, 'deleteIds', ({ collection }) =>
+        serialized(collection, async () => {
+          for (let i = 0; i < ids.length; i += c.batchSize) {
+            const filter = `id in [${ids
+              .slice(i, i + c.batchSize)
+              .map(milvusString)
+              .join(', ')}]`;
+            check(await conn().delete({ collection_name: collection, filter }), `delete ${collection}`);
+          }
+        }),
+      );
+    },
+
+    async deleteDocument(index: string, tenant: string, sourceUri: string): Promise<void> {
+      await withIndex(index, 'deleteDocument', ({ collection }) =>
+        serialized(collection, async () => {
+          check(
+            await conn().delete({ collection_name: collection, filter: documentFilter(tenant, sourceUri) }),
+            `delete ${collection}`,
+          );
+        }),
+      );
+    },
+
+    async count(index: string, filter: { tenant?: string; sourceUri?: string } = {}): Promise<number> {
+      return withIndex(index, 'count', async ({ collection }) => {
+        const terms: string[] = [];
+        if (filter.tenant !== undefined) terms.push(`tenant == ${milvusString(filter.tenant)}`);
+        if (filter.sourceUri !== undefined) terms.push(`source_uri == ${milvusString(filter.sourceUri)}`);
+        const res = check(
+          await conn().query({
+            collection_name: collection,
+            filter: terms.join(' && '),
+            output_fields: ['count(*)'],
+            consistency_level: strong,
+          }),
+          `count ${collection}`,
+        );
+        return Number(res.data[0]?.['count(*)'] ?? 0);
+      });
+    },
+
+    async idsOfDocument(index: string, tenant: string, sourceUri: string): Promise<string[]> {
+      return withIndex(index, 'idsOfDocument', async ({ collection }) => {
+        // One query without a limit returns every match. Not paged: Milvus returns query rows in no fixed order (Milvus
+        // Lite visibly so), so primary-key keyset pages, and the SDK's queryIterator built on them, repeat and skip rows,
+        // and offset pages end at offset + limit = 16,384 on a Milvus server.
+        const res = check(
+          await conn().query({
+            collection_name: collection,
+            filter: documentFilter(tenant, sourceUri),
+            output_fields: ['id'],
+            consistency_level: strong,
+          }),
+          `query ${collection}`,
+        );
+        return res.data.map((r) => String(r.id));
+      });
+    },
+
+    async search(index: string, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]> {
+      if (!Number.isInteger(opts.topK) || opts.topK < 0 || opts.topK > MAX_TOPK) {
+        throw invalid(`search on ${index}: topK must be an integer from 0 to ${MAX_TOPK}`);
+      }
+      if (opts.topK === 0) return [];
+      return withIndex(index, 'search', async ({ collection, dims, metric }) => {
+        checkVector(vector, dims, `search on ${index}`);
+        const res = check(
+          await conn().search({
+            collection_name: collection,
+            data: Array.from(vector),
+            limit: opts.topK,
+            filter: opts.tenant !== undefined ? `tenant == ${milvusString(opts.tenant)}` : undefined,
+            output_fields: OUTPUT,
+            consistency_level: strong,
+            // HNSW returns at most ef candidates.
+            params: { ef: Math.max(64, opts.topK) },
+          }),
+          `search ${collection}`,
+        );
+        // COSINE and IP scores are similarities already; L2 reports the squared distance, negated so higher is nearer.
+        return res.results.map((r) => ({
+          id: String(r.id),
+          score: metric === 'L2' ? -r.score : r.score,
+          text: String(r.text ?? ''),
+          metadata: fromRow(r),
+        }));
+      });
+    },
+
+    async close(): Promise<void> {
+      indexes.clear();
+      const old = client;
+      client = undefined;
+      await old?.closeConnection().catch(() => undefined);
+    },
+  };
+}

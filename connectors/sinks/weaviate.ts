@@ -1,0 +1,431 @@
+import weaviate, { Filters, type Collection, type FilterValue, type WeaviateClient } from 'weaviate-client';
+import { z } from 'zod';
+import { ConnectorError, FailureType } from '../shared/errors.ts';
+import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
+
+// Layout: one Weaviate collection (class) per index, with our tenants as a `tenant` property that every read and delete
+// filters on. Weaviate's native multi-tenancy (a shard per tenant) is the alternative; it isolates tenants physically
+// but every tenant must be created before its first write and each one is a shard to activate and keep, which does
+// not suit tenants that appear with their first document. The metadata properties use `field` tokenization: the
+// default `word` tokenization splits and lowercases values and drops stopwords, so an exact filter on tenant 'a' would
+// fail ('a' is a stopword) and 'Doc://A' would match 'doc://a'. (`field` still trims surrounding whitespace.)
+// Weaviate keeps no vector dimension in the schema (the first vector written fixes it), so ensureIndex writes the
+// dimension, with the index name, into the collection description and checks both on every later ensureIndex; a
+// stored vector could not answer for an empty collection.
+
+export const WeaviateSinkConfig = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(1).max(65535).default(8080),
+  grpcPort: z.number().int().min(1).max(65535).default(50051),
+  secure: z.boolean().default(false),
+  apiKey: z.string().min(1).optional(),
+  /** Objects per insertMany and ids per deleteMany request. */
+  batchSize: z.number().int().min(1).max(10_000).default(200),
+  /** insertMany requests in flight at once: each gRPC batch call costs about half a second on the server however small. */
+  concurrency: z.number().int().min(1).max(64).default(4),
+  /** Ids per page when listing a document's ids. */
+  pageSize: z.number().int().min(1).max(10_000).default(1000),
+  /** Client timeouts in seconds (the client's own defaults are 30 s, 90 s and 2 s). */
+  queryTimeoutS: z.number().positive().default(30),
+  insertTimeoutS: z.number().positive().default(60),
+  initTimeoutS: z.number().positive().default(5),
+});
+export type WeaviateSinkConfig = z.input<typeof WeaviateSinkConfig>;
+
+type Distance = 'cosine' | 'dot' | 'l2-squared';
+const DISTANCE: Record<IndexSpec['metric'], Distance> = { cosine: 'cosine', dot: 'dot', l2: 'l2-squared' };
+
+type Props = {
+  text: string;
+  tenant: string;
+  source_uri: string;
+  content_hash: string;
+  pipeline_version: string;
+  chunk_index: number;
+  start: number;
+  end: number;
+};
+const PROPS = ['text', 'tenant', 'source_uri', 'content_hash', 'pipeline_version', 'chunk_index', 'start', 'end'] as const;
+
+interface InsertObject {
+  id: string;
+  properties: Props;
+  vectors: number[];
+}
+
+interface Index {
+  col: Collection<Props>;
+  dims: number;
+  distance: Distance;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The Weaviate class for an index name: class names match [A-Z][A-Za-z0-9_]*, so other characters become `_`. */
+export function weaviateClassName(index: string): string {
+  if (index.length === 0) throw invalid('an index name must not be empty');
+  const safe = index.replace(/[^A-Za-z0-9_]/g, '_');
+  const lettered = /^[A-Za-z]/.test(safe) ? safe : `Idx_${safe}`;
+  return lettered[0]!.toUpperCase() + lettered.slice(1);
+}
+
+/** Weaviate reports gRPC failures and per-object batch errors only as text; the words in it tell transient from not. */
+function classify(message: string): FailureType {
+  if (/RESOURCE_EXHAUSTED|rate limit|too many requests/i.test(message)) return FailureType.RateLimited;
+  if (/status code: 40[13]|UNAUTHENTICATED|PERMISSION_DENIED|unauthori[sz]ed|forbidden/i.test(message)) {
+    return FailureType.SinkRejected;
+  }
+  if (
+    /UNAVAILABLE|DEADLINE_EXCEEDED|ABORTED|CANCELLED|ECONNREFUSED|ECONNRESET|ETIMEDOUT|fetch failed|socket hang up|timed? ?out|read-only|shutting down/i.test(
+      message,
+    )
+  ) {
+    return FailureType.Unavailable;
+  }
+  if (
+    /INVALID_ARGUMENT|NOT_FOUND|could not find class|does not exist|invalid|not supported|stopwords|do not match/i.test(message)
+  ) {
+    return FailureType.SinkRejected;
+  }
+  return FailureType.Unavailable;
+}
+
+/** The one place Weaviate client failures become ConnectorErrors; `what` names the operation for the message. */
+export function mapWeaviateError(err: unknown, what: string): ConnectorError {
+  if (err instanceof ConnectorError) return err;
+  const e = err instanceof Error ? err : new Error(String(err));
+  const msg = `weaviate ${what}: ${e.name}: ${e.message}`;
+  const fail = (type: FailureType) => new ConnectorError(type, msg, { cause: err });
+  // REST replies carry their HTTP status: 429 is a rate limit, 5xx transient, any other 4xx (400, 401, 403, 404, 422) a refusal.
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'number' && code >= 400) {
+    if (code === 429) return fail(FailureType.RateLimited);
+    return fail(code >= 500 ? FailureType.Unavailable : FailureType.SinkRejected);
+  }
+  if (e.name === 'WeaviateInvalidInputError' || e.name === 'WeaviateSerializationError') return fail(FailureType.InvalidInput);
+  if (/^Weaviate(Unauthenticated|InsufficientPermissions|UnsupportedFeature)Error$/.test(e.name))
+    return fail(FailureType.SinkRejected);
+  return fail(classify(e.message));
+}
+
+function invalid(message: string): ConnectorError {
+  return new ConnectorError(FailureType.InvalidInput, message);
+}
+
+function rejected(message: string): ConnectorError {
+  return new ConnectorError(FailureType.SinkRejected, message);
+}
+
+function checkVector(v: Float32Array, dims: number, what: string): void {
+  if (v.length !== dims) throw invalid(`${what}: vector has ${v.length} dimensions, the index has ${dims}`);
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw invalid(`${what}: vector component ${i} is ${v[i]}`);
+  }
+}
+
+function toProps(text: string, m: ChunkMetadata): Props {
+  return {
+    text,
+    tenant: m.tenant,
+    source_uri: m.sourceUri,
+    content_hash: m.contentHash,
+    pipeline_version: m.pipelineVersion,
+    chunk_index: m.chunkIndex,
+    start: m.start,
+    end: m.end,
+  };
+}
+
+function fromProps(p: Partial<Props>): ChunkMetadata {
+  return {
+    tenant: String(p.tenant ?? ''),
+    sourceUri: String(p.source_uri ?? ''),
+    chunkIndex: Number(p.chunk_index ?? 0),
+    start: Number(p.start ?? 0),
+    end: Number(p.end ?? 0),
+    contentHash: String(p.content_hash ?? ''),
+    pipelineVersion: String(p.pipeline_version ?? ''),
+  };
+}
+
+function score(distance: Distance, d: number): number {
+  // Weaviate reports distances: cosine 1 - cos, dot the negated dot product, l2-squared the squared distance.
+  return distance === 'cosine' ? 1 - d : -d;
+}
+
+export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
+  const c = WeaviateSinkConfig.parse(config);
+  const indexes = new Map<string, Index>();
+  let connecting: Promise<WeaviateClient> | undefined;
+
+  function connect(): Promise<WeaviateClient> {
+    // The client checks the server on connect; a failed attempt is forgotten so the next call tries again.
+    // Its gRPC calls retry UNAVAILABLE up to 5 times internally (fixed in the client, not configurable).
+    connecting ??= weaviate
+      .connectToCustom({
+        httpHost: c.host,
+        httpPort: c.port,
+        httpSecure: c.secure,
+        grpcHost: c.host,
+        grpcPort: c.grpcPort,
+        grpcSecure: c.secure,
+        authCredentials: c.apiKey ? new weaviate.ApiKey(c.apiKey) : undefined,
+        timeout: { query: c.queryTimeoutS, insert: c.insertTimeoutS, init: c.initTimeoutS },
+      })
+      .catch((err: unknown) => {
+        connecting = undefined;
+        throw err;
+      });
+    return connecting;
+  }
+
+  /** The index as its collection's config describes it; undefined when there is no such collection. */
+  async function lookup(name: string): Promise<Index | undefined> {
+    const className = weaviateClassName(name);
+    const col = (await connect()).collections.use<string, Props>(className);
+    const cfg = await col.config.get().catch((err: unknown) => {
+      if ((err as { code?: unknown })?.code === 404) return undefined;
+      throw err;
+    });
+    if (!cfg) return undefined;
+    let meta: { index?: unknown; dims?: unknown } | undefined;
+    try {
+      meta = (JSON.parse(cfg.description ?? '') as { ragline?: typeof meta }).ragline;
+    } catch {
+      meta = undefined;
+    }
+    if (typeof meta?.dims !== 'number') throw rejected(`weaviate collection ${className} was not created by ensureIndex`);
+    if (meta.index !== name)
+      throw rejected(`weaviate collection ${className} belongs to index ${String(meta.index)}, not ${name}`);
+    const distance = (cfg.vectorizers.default?.indexConfig.distance ?? 'cosine') as Distance;
+    const idx = { col, dims: meta.dims, distance };
+    indexes.set(name, idx);
+    return idx;
+  }
+
+  /**
+   * The cached index, or its config read afresh: writes always read it, as a write to a class dropped since would
+   * quietly re-create it through Weaviate's auto-schema, with guessed property types.
+   */
+  async function open(name: string, fresh = false): Promise<Index> {
+    const known = fresh ? undefined : indexes.get(name);
+    if (known) return known;
+    const idx = await lookup(name);
+    if (!idx)
+      throw rejected(`weaviate collection ${weaviateClassName(name)} for index ${name} does not exist: ensureIndex creates it`);
+    return idx;
+  }
+
+  async function create(spec: IndexSpec): Promise<void> {
+    const keyword = { dataType: 'text' as const, tokenization: 'field' as const, indexSearchable: false };
+    const client = await connect();
+    await client.collections
+      .create<Props>({
+        name: weaviateClassName(spec.name),
+        description: JSON.stringify({ ragline: { index: spec.name, dims: spec.dims } }),
+        vectorizers: weaviate.configure.vectors.selfProvided({
+          vectorIndexConfig: weaviate.configure.vectorIndex.hnsw({ distanceMetric: DISTANCE[spec.metric] }),
+        }),
+        properties: [
+          { name: 'text', dataType: 'text' },
+          { name: 'tenant', ...keyword },
+          { name: 'source_uri', ...keyword },
+          { name: 'content_hash', ...keyword },
+          { name: 'pipeline_version', ...keyword },
+          { name: 'chunk_index', dataType: 'int' },
+          { name: 'start', dataType: 'int' },
+          { name: 'end', dataType: 'int' },
+        ],
+      })
+      // Another worker created it first (422 "already exists"): use theirs, checked like any existing one.
+      .catch((e: unknown) =>
+        (e as { code?: unknown })?.code === 422 && /already exists/.test(String(e)) ? undefined : Promise.reject(e),
+      );
+  }
+
+  async function withIndex<T>(name: string, what: string, fn: (idx: Index) => Promise<T>, fresh = false): Promise<T> {
+    try {
+      return await fn(await open(name, fresh));
+    } catch (err) {
+      throw mapWeaviateError(err, `${what} on ${name}`);
+    }
+  }
+
+  /**
+   * An object whose id exists is replaced whole, so a repeated upsert leaves one copy. Per-object failures come back as
+   * data, not as a throw: those objects get one more try, then the call fails naming them.
+   */
+  async function insertBatch(col: Collection<Props>, index: string, objects: InsertObject[]): Promise<void> {
+    let batch = objects;
+    for (let attempt = 0; ; attempt++) {
+      const res = await col.data.insertMany(batch);
+      if (!res.hasErrors) return;
+      const failed = Object.entries(res.errors).map(([k, e]) => ({ obj: batch[Number(k)]!, message: e.message }));
+      if (attempt === 0) {
+        batch = failed.map((f) => f.obj);
+        continue;
+      }
+      const ids = failed.map((f) => f.obj.id);
+      throw new ConnectorError(
+        classify(failed[0]!.message),
+        `weaviate upsert on ${index}: ${ids.length} objects failed twice: ` +
+          `${ids.slice(0, 20).join(', ')}${ids.length > 20 ? ', ...' : ''} (first error: ${failed[0]!.message})`,
+      );
+    }
+  }
+
+  function documentFilter(col: Collection<Props>, tenant: string, sourceUri: string): FilterValue {
+    return Filters.and(col.filter.byProperty('tenant').equal(tenant), col.filter.byProperty('source_uri').equal(sourceUri));
+  }
+
+  return {
+    kind: 'weaviate',
+
+    async ensureIndex(spec: IndexSpec): Promise<void> {
+      if (!Number.isInteger(spec.dims) || spec.dims < 1) throw invalid(`index ${spec.name}: dims must be a positive integer`);
+      const distance = DISTANCE[spec.metric];
+      indexes.delete(spec.name);
+      let idx: Index | undefined;
+      try {
+        idx = await lookup(spec.name);
+        if (!idx) {
+          await create(spec);
+          idx = await open(spec.name, true);
+        }
+      } catch (err) {
+        throw mapWeaviateError(err, `ensureIndex ${spec.name}`);
+      }
+      if (idx.dims !== spec.dims || idx.distance !== distance) {
+        indexes.delete(spec.name);
+        throw rejected(
+          `weaviate collection ${weaviateClassName(spec.name)} exists with dims=${idx.dims} distance=${idx.distance}, not ` +
+            `dims=${spec.dims} distance=${distance}: a new dimension or metric needs a new index version`,
+        );
+      }
+    },
+
+    async upsert(index: string, records: SinkRecord[]): Promise<void> {
+      if (records.length === 0) return;
+      await withIndex(
+        index,
+        'upsert',
+        async ({ col, dims }) => {
+          // Validate everything first so a bad record leaves nothing of its call written. Repeated ids keep the last.
+          const byId = new Map<string, SinkRecord>();
+          for (const r of records) {
+            const id = typeof r.id === 'string' ? r.id.toLowerCase() : '';
+            if (!UUID.test(id)) throw invalid(`upsert on ${index}: record id ${String(r.id)} is not a UUID`);
+            checkVector(r.vector, dims, `upsert ${r.id} on ${index}`);
+            byId.set(id, r);
+          }
+          const objects = [...byId].map(([id, r]) => ({
+            id,
+            properties: toProps(r.text, r.metadata),
+            vectors: Array.from(r.vector),
+          }));
+          const batches: (typeof objects)[] = [];
+          for (let i = 0; i < objects.length; i += c.batchSize) batches.push(objects.slice(i, i + c.batchSize));
+          // Workers take batches in turn; after a failure the others stop taking new ones.
+          let next = 0;
+          const worker = async () => {
+            while (next < batches.length) {
+              await insertBatch(col, index, batches[next++]!).catch((err: unknown) => {
+                next = batches.length;
+                throw err;
+              });
+            }
+          };
+          await Promise.all(Array.from({ length: Math.min(c.concurrency, batches.length) }, worker));
+        },
+        true,
+      );
+    },
+
+    async deleteIds(index: string, ids: string[]): Promise<void> {
+      if (ids.length === 0) return;
+      await withIndex(index, 'deleteIds', async ({ col }) => {
+        for (let i = 0; i < ids.length; i += c.batchSize) {
+          const batch = ids.slice(i, i + c.batchSize).map((id) => id.toLowerCase());
+          const res = await col.data.deleteMany(col.filter.byId().containsAny(batch));
+          if (res.failed > 0)
+            throw new ConnectorError(FailureType.Unavailable, `weaviate deleteIds on ${index}: ${res.failed} deletes failed`);
+        }
+      });
+    },
+
+    async deleteDocument(index: string, tenant: string, sourceUri: string): Promise<void> {
+      await withIndex(index, 'deleteDocument', async ({ col }) => {
+        // One batch delete removes at most QUERY_MAXIMUM_RESULTS objects (a server setting), so repeat until none match.
+        for (;;) {
+          const res = await col.data.deleteMany(documentFilter(col, tenant, sourceUri));
+          if (res.failed > 0)
+            throw new ConnectorError(
+              FailureType.Unavailable,
+              `weaviate deleteDocument on ${index}: ${res.failed} deletes failed`,
+            );
+          if (res.matches === 0) return;
+        }
+      });
+    },
+
+    async count(index: string, filter: { tenant?: string; sourceUri?: string } = {}): Promise<number> {
+      return withIndex(index, 'count', async ({ col }) => {
+        const terms: FilterValue[] = [];
+        if (filter.tenant !== undefined) terms.push(col.filter.byProperty('tenant').equal(filter.tenant));
+        if (filter.sourceUri !== undefined) terms.push(col.filter.byProperty('source_uri').equal(filter.sourceUri));
+        const res = await col.aggregate.overAll({ filters: terms.length > 0 ? Filters.and(...terms) : undefined });
+        return res.totalCount;
+      });
+    },
+
+    async idsOfDocument(index: string, tenant: string, sourceUri: string): Promise<string[]> {
+      return withIndex(index, 'idsOfDocument', async ({ col }) => {
+        // Keyset pages ordered by id: the cursor API (`after`) takes no filter, and offset paging stops at
+        // QUERY_MAXIMUM_RESULTS (offset + limit, 10,000 by default). The client types `_id` comparisons as numbers only,
+        // hence the casts; the server compares the UUID text.
+        const doc = documentFilter(col, tenant, sourceUri);
+        const out: string[] = [];
+        for (let last: string | undefined; ;) {
+          const after =
+            last === undefined ? doc : Filters.and(doc, col.filter.byProperty('_id' as never).greaterThan(last as never));
+          const res = await col.query.fetchObjects({
+            filters: after,
+            sort: col.sort.byId(),
+            limit: c.pageSize,
+            returnProperties: [],
+          });
+          for (const o of res.objects) out.push(o.uuid);
+          if (res.objects.length < c.pageSize) return out;
+          last = res.objects[res.objects.length - 1]!.uuid;
+        }
+      });
+    },
+
+    async search(index: string, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]> {
+      if (!Number.isInteger(opts.topK) || opts.topK < 0) throw invalid(`search on ${index}: topK must be a non-negative integer`);
+      if (opts.topK === 0) return [];
+      return withIndex(index, 'search', async ({ col, dims, distance }) => {
+        checkVector(vector, dims, `search on ${index}`);
+        const res = await col.query.nearVector(Array.from(vector), {
+          limit: opts.topK,
+          filters: opts.tenant !== undefined ? col.filter.byProperty('tenant').equal(opts.tenant) : undefined,
+          returnMetadata: ['distance'],
+          returnProperties: [...PROPS],
+        });
+        return res.objects.map((o) => ({
+          id: o.uuid,
+          score: score(distance, o.metadata?.distance ?? Number.POSITIVE_INFINITY),
+          text: String(o.properties.text ?? ''),
+          metadata: fromProps(o.properties),
+        }));
+      });
+    },
+
+    async close(): Promise<void> {
+      const pending = connecting;
+      connecting = undefined;
+      indexes.clear();
+      await pending?.then((client) => client.close()).catch(() => undefined);
+    },
+  };
+}
