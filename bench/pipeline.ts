@@ -2,18 +2,32 @@
 // Temporal, a separate worker process, the local CPU model, Chroma) and compares the wall time with the same model
 // embedding the same chunks directly, measured in the same run. Prints one JSON object.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRecursiveChunker } from '../connectors/chunkers/recursive.ts';
 import { createLocalOnnxEmbedder } from '../connectors/embedders/local-onnx.ts';
 import { loadStackConfig } from '../infra/config.ts';
-import { validatePipelineSpec } from '../pipeline/spec.ts';
+import { validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.ts';
+import { makePdf } from '../samples/make-samples.ts';
 import { ensureModel } from '../scripts/fetch-model.ts';
 import { RaglineClient } from '../sdk/client.ts';
 
-const { values: args } = parseArgs({ options: { json: { type: 'boolean' }, docs: { type: 'string', default: '150' } } });
+const { values: args } = parseArgs({
+  options: { json: { type: 'boolean' }, docs: { type: 'string', default: '150' }, big: { type: 'boolean' } },
+});
 const root = join(import.meta.dirname, '..');
 const stack = loadStackConfig();
 
@@ -55,6 +69,70 @@ async function startWorker(specFile: string): Promise<ChildProcess> {
   return child;
 }
 
+/** Runs a source ingest against a separate worker process; returns the counts, wall time and the worker's peak RSS. */
+async function runPipeline(spec: PipelineSpec, specFile: string, docsDir: string) {
+  const worker = await startWorker(specFile);
+  const client = await RaglineClient.connect({
+    address: `127.0.0.1:${stack.ports.temporal}`,
+    namespace: stack.temporalNamespace,
+    spec,
+  });
+  try {
+    const t0 = performance.now();
+    const counts = await (await client.startIngest(new URL(`file://${docsDir}/`).href)).result();
+    const seconds = (performance.now() - t0) / 1000;
+    return { counts, seconds, peakRss: vmHwmMb(worker.pid!) };
+  } finally {
+    await client.close();
+    worker.kill('SIGTERM');
+    await new Promise((r) => worker.once('exit', r));
+  }
+}
+
+/**
+ * The memory run: a 200 MB text document and a 50 MB PDF through the same pipeline. It embeds with the hash embedder:
+ * the local model would need hours of CPU for 50M tokens, and its memory does not grow with the document (it sees one
+ * batch at a time), so this run measures what does: parsing, chunking, the artifact files and the sink writes.
+ */
+async function bigRun(dir: string): Promise<Record<string, unknown>> {
+  const docsDir = join(dir, 'big-docs');
+  mkdirSync(docsDir);
+  const prose = corpus(64).join('\n');
+  const fd = openSync(join(docsDir, 'large.txt'), 'w');
+  for (let written = 0; written < 200 * 1024 * 1024; written += Buffer.byteLength(prose)) writeSync(fd, prose);
+  closeSync(fd);
+  const lines = prose.split(/(?<=\.) /).map((l) => l.slice(0, 90));
+  const pages = Array.from({ length: 12_000 }, (_, p) =>
+    Array.from({ length: 48 }, (_, k) => lines[(p * 48 + k) % lines.length]!),
+  );
+  writeFileSync(join(docsDir, 'large.pdf'), makePdf('Large', pages));
+  const sizes = readdirSync(docsDir).map((f) => statSync(join(docsDir, f)).size);
+  const spec = validatePipelineSpec({
+    name: `bench-big-${Date.now().toString(36)}`,
+    version: 1,
+    tenant: 'bench',
+    parser: { maxBytes: 512 * 1024 * 1024, maxChars: 512 * 1024 * 1024, maxPages: 20_000 },
+    chunker: { kind: 'recursive', chunkSize: 240, chunkOverlap: 24 },
+    embedder: { kind: 'hash' },
+    sinks: [{ kind: 'chroma', name: 'chroma', port: stack.ports.chroma }],
+    blobStore: { kind: 'local-dir', root: join(dir, 'big-blobs') },
+    ledger: { kind: 'sqlite', path: join(dir, 'big-ledger.sqlite') },
+  });
+  const specFile = join(dir, 'big-pipeline.json');
+  writeFileSync(specFile, JSON.stringify(spec));
+  const { counts, seconds, peakRss } = await runPipeline(spec, specFile, docsDir);
+  return {
+    run: 'big',
+    embedder: 'hash',
+    docs: counts.ingested,
+    failed: counts.failed,
+    mb: +(sizes.reduce((a, b) => a + b, 0) / 1048576).toFixed(1),
+    chunks: counts.chunks,
+    seconds: +seconds.toFixed(1),
+    peak_rss_mb: peakRss,
+  };
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'ragline-bench-'));
 try {
   const docsDir = join(dir, 'docs');
@@ -91,7 +169,10 @@ try {
 
   // The same chunks, embedded by the same model without the pipeline.
   const modelDir = await ensureModel();
-  const embedder = await createLocalOnnxEmbedder({ modelDir, maxBatchTokens: spec.embedder.maxBatchTokens });
+  const embedder = await createLocalOnnxEmbedder({
+    modelDir,
+    maxBatchTokens: spec.embedder.kind === 'local-onnx' ? spec.embedder.maxBatchTokens : 1024,
+  });
   const chunker = createRecursiveChunker({ chunkSize: 240, chunkOverlap: 24 }, embedder.tokenCounter);
   const texts: string[] = [];
   let tokens = 0;
@@ -126,6 +207,10 @@ try {
   if (counts.chunks !== texts.length)
     throw new Error(`pipeline wrote ${counts.chunks} chunks, the direct chunking gives ${texts.length}`);
   console.log(args.json ? JSON.stringify(result) : result);
+  if (args.big) {
+    const big = await bigRun(dir);
+    console.log(args.json ? JSON.stringify(big) : big);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -24,6 +24,12 @@ const EmbedderSpec = z.discriminatedUnion('kind', [
     /** Texts per embed call inside the activity (also the cache lookup batch). */
     batchSize: z.number().int().min(1).max(4096).default(256),
   }),
+  // For load and memory tests only: no model, no retrieval quality (see connectors/embedders/hash.ts).
+  z.object({
+    kind: z.literal('hash'),
+    dims: z.number().int().min(8).max(4096).default(384),
+    batchSize: z.number().int().min(1).max(4096).default(256),
+  }),
 ]);
 
 const sinkName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes');

@@ -5,6 +5,9 @@ import { createS3BlobStore } from '../connectors/blobstore/s3.ts';
 import { createRecursiveChunker } from '../connectors/chunkers/recursive.ts';
 import { createLocalOnnxEmbedder, loadTokenCounter } from '../connectors/embedders/local-onnx.ts';
 import { withMicroBatching } from '../connectors/embedders/micro-batcher.ts';
+import { createHashEmbedder } from '../connectors/embedders/hash.ts';
+import type { Embedder } from '../connectors/embedders/embedder.ts';
+import type { TokenCounter } from '../connectors/chunkers/chunker.ts';
 import { createSqliteEmbeddingCache } from '../connectors/ledger/embedding-cache-sqlite.ts';
 import { createSqliteLedger } from '../connectors/ledger/sqlite.ts';
 import { createChromaSink, type ChromaSinkConfig } from '../connectors/sinks/chroma.ts';
@@ -29,6 +32,26 @@ export type WorkerRole = 'ingest' | 'embed';
 
 export interface BuiltDeps extends PipelineDeps {
   close(): Promise<void>;
+}
+
+/**
+ * The embedding model for embed workers, and its tokenizer for chunking everywhere (ingest workers never load the
+ * model). Concurrent embed activities (one per document) share model calls, so small documents still fill batches.
+ */
+export async function embedderFor(
+  spec: PipelineSpec,
+  roles: WorkerRole[],
+  at: (p: string) => string,
+): Promise<{ embedder?: Embedder; counter: TokenCounter }> {
+  const e = spec.embedder;
+  if (e.kind === 'hash') {
+    const hash = createHashEmbedder({ dims: e.dims });
+    return { embedder: roles.includes('embed') ? hash : undefined, counter: hash.tokenCounter };
+  }
+  const modelDir = e.modelDir ? at(e.modelDir) : await ensureModel();
+  if (!roles.includes('embed')) return { counter: await loadTokenCounter(modelDir) };
+  const model = await createLocalOnnxEmbedder({ modelDir, maxBatchTokens: e.maxBatchTokens });
+  return { embedder: withMicroBatching(model, { maxBatchTexts: e.batchSize }), counter: model.tokenCounter };
 }
 
 /** One client per sink the pipeline names. */
@@ -60,7 +83,7 @@ export async function buildPipelineDeps(
   opts: { roles: WorkerRole[]; s3: S3Access; baseDir: string },
 ): Promise<BuiltDeps> {
   const at = (p: string): string => resolve(opts.baseDir, p);
-  const modelDir = spec.embedder.modelDir ? at(spec.embedder.modelDir) : await ensureModel();
+  const { embedder, counter } = await embedderFor(spec, opts.roles, at);
   const s3 = { ...spec.source.s3, ...opts.s3 };
   const sources = [createLocalDirSource(), createS3Source(s3)];
   const blobs =
@@ -69,13 +92,6 @@ export async function buildPipelineDeps(
       : createS3BlobStore({ ...spec.blobStore, ...opts.s3, forcePathStyle: true });
   const ledger = createSqliteLedger({ path: at(spec.ledger.path) });
   const sinks = createSinks(spec);
-  // Concurrent embed activities (one per document) share model calls, so small documents still fill batches.
-  const embedder = opts.roles.includes('embed')
-    ? withMicroBatching(await createLocalOnnxEmbedder({ modelDir, maxBatchTokens: spec.embedder.maxBatchTokens }), {
-        maxBatchTexts: spec.embedder.batchSize,
-      })
-    : undefined;
-  const counter = embedder?.tokenCounter ?? (await loadTokenCounter(modelDir));
   const chunker = createRecursiveChunker({ chunkSize: spec.chunker.chunkSize, chunkOverlap: spec.chunker.chunkOverlap }, counter);
   const cache = opts.roles.includes('embed')
     ? createSqliteEmbeddingCache({ path: at(`${spec.ledger.path}.embeddings`) })

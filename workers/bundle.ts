@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 
 const WORKFLOWS_DIR = new URL('../workflows/', import.meta.url).pathname;
 
@@ -23,7 +23,10 @@ export async function workflowBundlePath(cacheDir: string): Promise<string> {
   const path = join(dir, `${h.digest('hex').slice(0, 16)}.js`);
   if (existsSync(path)) return path;
   mkdirSync(dir, { recursive: true });
-  const { code } = await bundleWorkflowCode({ workflowsPath: join(WORKFLOWS_DIR, 'index.ts'), logger: undefined });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: join(WORKFLOWS_DIR, 'index.ts'),
+    logger: new DefaultLogger('WARN'),
+  });
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, code);
   renameSync(tmp, path);

@@ -1,9 +1,7 @@
 import { resolve } from 'node:path';
-import { createLocalOnnxEmbedder } from '../../connectors/embedders/local-onnx.ts';
 import type { SearchHit } from '../../connectors/sinks/sink.ts';
 import { indexName } from '../../pipeline/spec.ts';
-import { ensureModel } from '../../scripts/fetch-model.ts';
-import { createSinks } from '../../workers/build-deps.ts';
+import { createSinks, embedderFor } from '../../workers/build-deps.ts';
 import type { CliContext } from '../context.ts';
 
 /** `ingest search "<query>"`: embeds the query with the pipeline's model and asks one sink for the nearest chunks. */
@@ -12,8 +10,8 @@ export async function searchCommand(
   query: string,
   opts: { topK?: number; sink?: string; json?: boolean },
 ): Promise<SearchHit[]> {
-  const modelDir = ctx.spec.embedder.modelDir ? resolve(ctx.baseDir, ctx.spec.embedder.modelDir) : await ensureModel();
-  const embedder = await createLocalOnnxEmbedder({ modelDir, maxBatchTokens: ctx.spec.embedder.maxBatchTokens });
+  const { embedder } = await embedderFor(ctx.spec, ['embed'], (p) => resolve(ctx.baseDir, p));
+  if (!embedder) throw new Error('no embedder');
   const sinks = createSinks(ctx.spec);
   try {
     const name = opts.sink ?? ctx.spec.sinks[0]!.name;
