@@ -27,15 +27,21 @@ export function makePdf(title: string, pages: string[][]): Buffer {
   objects[catalog - 1] = `<< /Type /Catalog /Pages ${pagesObj} 0 R >>`;
   objects[pagesObj - 1] = `<< /Type /Pages /Kids [${kids.map((k) => `${k} 0 R`).join(' ')}] /Count ${kids.length} >>`;
   const info = add(`<< /Title (${title}) >>`);
-  let out = '%PDF-1.4\n';
+  // Offsets are tracked as the parts are added: measuring the growing string each time is quadratic on big PDFs.
+  const parts: string[] = ['%PDF-1.4\n'];
+  let length = parts[0]!.length;
   const offsets: number[] = [];
   objects.forEach((body, i) => {
-    offsets.push(Buffer.byteLength(out));
-    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
+    const part = `${i + 1} 0 obj\n${body}\nendobj\n`;
+    offsets.push(length);
+    parts.push(part);
+    length += Buffer.byteLength(part, 'latin1');
   });
-  const xref = Buffer.byteLength(out);
-  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`;
-  out += `trailer\n<< /Size ${objects.length + 1} /Root ${catalog} 0 R /Info ${info} 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  parts.push(
+    `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`,
+  );
+  parts.push(`trailer\n<< /Size ${objects.length + 1} /Root ${catalog} 0 R /Info ${info} 0 R >>\nstartxref\n${length}\n%%EOF\n`);
+  const out = parts.join('');
   return Buffer.from(out, 'latin1');
 }
 
