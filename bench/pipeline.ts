@@ -26,7 +26,13 @@ import { ensureModel } from '../scripts/fetch-model.ts';
 import { RaglineClient } from '../sdk/client.ts';
 
 const { values: args } = parseArgs({
-  options: { json: { type: 'boolean' }, docs: { type: 'string', default: '150' }, big: { type: 'boolean' } },
+  options: {
+    json: { type: 'boolean' },
+    docs: { type: 'string', default: '150' },
+    big: { type: 'boolean' },
+    /** Caps the worker's V8 heap (--max-old-space-size), as a memory-conscious deployment would. */
+    'worker-heap-mb': { type: 'string' },
+  },
 });
 const root = join(import.meta.dirname, '..');
 const stack = loadStackConfig();
@@ -57,6 +63,9 @@ async function startWorker(specFile: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [join(root, 'cli', 'ingest.ts'), '--pipeline', specFile, 'worker'], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: args['worker-heap-mb']
+      ? { ...process.env, NODE_OPTIONS: `--max-old-space-size=${args['worker-heap-mb']}` }
+      : process.env,
   });
   await new Promise<void>((resolve, reject) => {
     let err = '';

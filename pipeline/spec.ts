@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ChromaSinkConfig } from '../connectors/sinks/chroma.ts';
-import { MilvusSinkConfig } from '../connectors/sinks/milvus.ts';
-import { PineconeSinkConfig } from '../connectors/sinks/pinecone.ts';
-import { WeaviateSinkConfig } from '../connectors/sinks/weaviate.ts';
+import { ChromaSinkConfig } from '../connectors/sinks/chroma.config.ts';
+import { MilvusSinkConfig } from '../connectors/sinks/milvus.config.ts';
+import { PineconeSinkConfig } from '../connectors/sinks/pinecone.config.ts';
+import { WeaviateSinkConfig } from '../connectors/sinks/weaviate.config.ts';
 
 const ChunkerSpec = z.discriminatedUnion('kind', [
   z.object({

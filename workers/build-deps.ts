@@ -10,10 +10,10 @@ import type { Embedder } from '../connectors/embedders/embedder.ts';
 import type { TokenCounter } from '../connectors/chunkers/chunker.ts';
 import { createSqliteEmbeddingCache } from '../connectors/ledger/embedding-cache-sqlite.ts';
 import { createSqliteLedger } from '../connectors/ledger/sqlite.ts';
-import { createChromaSink, type ChromaSinkConfig } from '../connectors/sinks/chroma.ts';
-import { createMilvusSink, type MilvusSinkConfig } from '../connectors/sinks/milvus.ts';
-import { createPineconeSink, type PineconeSinkConfig } from '../connectors/sinks/pinecone.ts';
-import { createWeaviateSink, type WeaviateSinkConfig } from '../connectors/sinks/weaviate.ts';
+import type { ChromaSinkConfig } from '../connectors/sinks/chroma.config.ts';
+import type { MilvusSinkConfig } from '../connectors/sinks/milvus.config.ts';
+import type { PineconeSinkConfig } from '../connectors/sinks/pinecone.config.ts';
+import type { WeaviateSinkConfig } from '../connectors/sinks/weaviate.config.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import type { Sink } from '../connectors/sinks/sink.ts';
 import { createLocalDirSource } from '../connectors/sources/local-dir.ts';
@@ -54,25 +54,25 @@ export async function embedderFor(
   return { embedder: withMicroBatching(model, { maxBatchTexts: e.batchSize }), counter: model.tokenCounter };
 }
 
-/** One client per sink the pipeline names. */
-export function createSinks(spec: PipelineSpec, env: NodeJS.ProcessEnv = process.env): Map<string, Sink> {
-  return new Map<string, Sink>(spec.sinks.map((s) => [s.name, createSink(s, env)]));
+/** One client per sink the pipeline names. Each vendor SDK is loaded only when a pipeline uses it (they are heavy). */
+export async function createSinks(spec: PipelineSpec, env: NodeJS.ProcessEnv = process.env): Promise<Map<string, Sink>> {
+  return new Map<string, Sink>(await Promise.all(spec.sinks.map(async (s) => [s.name, await createSink(s, env)] as const)));
 }
 
-function createSink(spec: SinkSpec, env: NodeJS.ProcessEnv): Sink {
+async function createSink(spec: SinkSpec, env: NodeJS.ProcessEnv): Promise<Sink> {
   const { kind: _kind, name, ...config } = spec;
   switch (spec.kind) {
     case 'chroma':
-      return createChromaSink(config as ChromaSinkConfig);
+      return (await import('../connectors/sinks/chroma.ts')).createChromaSink(config as ChromaSinkConfig);
     case 'weaviate':
-      return createWeaviateSink(config as WeaviateSinkConfig);
+      return (await import('../connectors/sinks/weaviate.ts')).createWeaviateSink(config as WeaviateSinkConfig);
     case 'milvus':
-      return createMilvusSink(config as MilvusSinkConfig);
+      return (await import('../connectors/sinks/milvus.ts')).createMilvusSink(config as MilvusSinkConfig);
     case 'pinecone': {
       const apiKey = spec.apiKey ?? env.PINECONE_API_KEY;
       if (!apiKey)
         throw new ConnectorError(FailureType.InvalidInput, `sink ${name}: set apiKey in the pipeline or PINECONE_API_KEY`);
-      return createPineconeSink({ ...(config as PineconeSinkConfig), apiKey });
+      return (await import('../connectors/sinks/pinecone.ts')).createPineconeSink({ ...(config as PineconeSinkConfig), apiKey });
     }
   }
 }
@@ -91,7 +91,7 @@ export async function buildPipelineDeps(
       ? createLocalDirBlobStore({ root: at(spec.blobStore.root) })
       : createS3BlobStore({ ...spec.blobStore, ...opts.s3, forcePathStyle: true });
   const ledger = createSqliteLedger({ path: at(spec.ledger.path) });
-  const sinks = createSinks(spec);
+  const sinks = await createSinks(spec);
   const chunker = createRecursiveChunker({ chunkSize: spec.chunker.chunkSize, chunkOverlap: spec.chunker.chunkOverlap }, counter);
   const cache = opts.roles.includes('embed')
     ? createSqliteEmbeddingCache({ path: at(`${spec.ledger.path}.embeddings`) })

@@ -90,7 +90,7 @@ async function follow(handle: Awaited<ReturnType<RaglineClient['startIngest']>>,
 
 async function summarise(ctx: CliContext, counts: SourceCounts): Promise<RunSummary> {
   const sinks: RunSummary['sinks'] = {};
-  for (const [name, sink] of createSinks(ctx.spec)) {
+  for (const [name, sink] of await createSinks(ctx.spec)) {
     try {
       const count = await sink.count(indexName(ctx.spec), { tenant: ctx.spec.tenant }).catch(() => 0);
       sinks[name] = { upserted: counts.upserted[name] ?? 0, count };

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { Tokenizer } from 'tokenizers';
 import { z } from 'zod';
 import type { TokenCounter } from '../chunkers/chunker.ts';
@@ -78,6 +78,8 @@ export async function createLocalOnnxEmbedder(config: LocalOnnxConfig): Promise<
 
   const { tokenizer, counter } = await loadTokenizer(cfg.modelDir, manifest);
 
+  // Loaded here, not at module load: processes that only count tokens (ingest workers) never map onnxruntime.
+  const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(join(cfg.modelDir, manifest.onnxFile), {
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
@@ -109,10 +111,10 @@ export async function createLocalOnnxEmbedder(config: LocalOnnxConfig): Promise<
       }
     }
     const shape = [batch, len];
-    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, shape) };
+    const feeds: Record<string, Ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, shape) };
     if (wantMask) feeds.attention_mask = new ort.Tensor('int64', mask, shape);
     if (wantTypes) feeds.token_type_ids = new ort.Tensor('int64', new BigInt64Array(batch * len), shape);
-    let out: ort.Tensor;
+    let out: Ort.Tensor;
     try {
       out = (await session.run(feeds, [outputName]))[outputName]!;
     } catch (err) {

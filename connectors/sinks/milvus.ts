@@ -1,5 +1,5 @@
 import { ConsistencyLevelEnum, DataType, MilvusClient, type FieldType, type ResStatus } from '@zilliz/milvus2-sdk-node';
-import { z } from 'zod';
+import { MilvusSinkConfig } from './milvus.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
 
@@ -10,19 +10,7 @@ import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './si
 // acknowledged before them. The dimension lives in the schema and the metric in the vector index, so ensureIndex
 // checks both; a collection property records which index name made the collection, as several names can map to one.
 
-export const MilvusSinkConfig = z.object({
-  /** host:port of Milvus or Milvus Lite, or a Zilliz Cloud endpoint (with `token`). */
-  address: z.string().min(1).default('127.0.0.1:19530'),
-  /** `user:password` or an API key. */
-  token: z.string().min(1).optional(),
-  database: z.string().min(1).optional(),
-  ssl: z.boolean().default(false),
-  /** Rows per upsert request (a request is also kept under about 8 MiB) and ids per delete request. */
-  batchSize: z.number().int().min(1).max(10_000).default(500),
-  /** Deadline of each request, in milliseconds. */
-  timeoutMs: z.number().int().positive().default(30_000),
-});
-export type MilvusSinkConfig = z.input<typeof MilvusSinkConfig>;
+export { MilvusSinkConfig } from './milvus.config.ts';
 
 type Metric = 'COSINE' | 'IP' | 'L2';
 const METRIC: Record<IndexSpec['metric'], Metric> = { cosine: 'COSINE', dot: 'IP', l2: 'L2' };

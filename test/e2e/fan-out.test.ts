@@ -12,8 +12,9 @@ describe('one pipeline writing to Chroma, Weaviate and Milvus at once', () => {
       { kind: 'milvus', name: 'milvus', address: `127.0.0.1:${stack.ports.milvus}` },
     ],
   });
-  const sinks = createSinks(h.spec);
+  let sinks: Awaited<ReturnType<typeof createSinks>>;
   before(async () => {
+    sinks = await createSinks(h.spec);
     await h.start();
     for (let i = 0; i < 6; i++)
       await h.put(`fan/doc-${i}.txt`, `Document ${i} about ${['rivers', 'mountains', 'forests'][i % 3]}. `.repeat(40));

@@ -24,7 +24,7 @@ export class Harness {
   readonly bucket: string;
   readonly s3: S3Client;
   readonly ledger: Ledger;
-  readonly sink: Sink;
+  sink!: Sink;
   client!: RaglineClient;
   workers?: RunningWorkers;
 
@@ -49,7 +49,6 @@ export class Harness {
       credentials: { accessKeyId: s3Access.accessKeyId, secretAccessKey: s3Access.secretAccessKey },
     });
     this.ledger = createSqliteLedger({ path: this.spec.ledger.path });
-    this.sink = createSinks(this.spec).get('chroma')!;
   }
 
   get index(): string {
@@ -61,6 +60,7 @@ export class Harness {
   }
 
   async start(opts: { workers?: boolean } = {}): Promise<this> {
+    this.sink = (await createSinks(this.spec)).get('chroma')!;
     await this.s3.send(new CreateBucketCommand({ Bucket: this.bucket }));
     if (opts.workers !== false) await this.startWorkers();
     this.client = await RaglineClient.connect({
@@ -104,7 +104,7 @@ export class Harness {
   async stop(): Promise<void> {
     await this.client?.close();
     await this.workers?.shutdown();
-    await this.sink.close();
+    await this.sink?.close();
     await this.ledger.close();
     this.s3.destroy();
     rmSync(this.dataDir, { recursive: true, force: true });

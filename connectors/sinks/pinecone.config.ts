@@ -1,0 +1,22 @@
+import { z } from 'zod';
+
+// The sink's settings alone, so a pipeline spec validates without loading the vendor SDK.
+export const PineconeSinkConfig = z.object({
+  apiKey: z.string().min(1),
+  /** The index's data-plane host, e.g. https://my-index-abc123.svc.aped-4627-b74a.pinecone.io (or http://127.0.0.1:PORT). */
+  indexHost: z.string().min(1),
+  /** When set, ensureIndex also confirms dimension and metric through the control plane's describe index. */
+  indexName: z.string().min(1).optional(),
+  /** Control-plane base URL; the SDK's default (https://api.pinecone.io) when unset. */
+  controllerHostUrl: z.string().min(1).optional(),
+  /** The index's metric, fixed at creation; IndexSpecs with another metric are rejected and scores are read by it. */
+  metric: z.enum(['cosine', 'dotproduct', 'euclidean']).default('cosine'),
+  namespacePrefix: z.string().default(''),
+  /** Per-request ceilings; the service's limits are 1,000 records and 2 MB per upsert. */
+  maxBatchRecords: z.number().int().min(1).max(1000).default(1000),
+  maxRequestBytes: z.number().int().min(50_000).max(2_000_000).default(2_000_000),
+  /** Metadata bytes per record, under the service's 40,960 with room for differences in how it counts. */
+  maxMetadataBytes: z.number().int().min(4096).max(40_960).default(40_000),
+  requestTimeoutMs: z.number().int().min(1).default(30_000),
+});
+export type PineconeSinkConfig = z.input<typeof PineconeSinkConfig>;
