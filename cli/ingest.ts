@@ -2,16 +2,15 @@
 // The `ingest` command: run pipelines, inspect documents, search, run workers, manage the local stack.
 import { Command, Option } from 'commander';
 import { StackConfigError } from '../infra/config.ts';
-import { main as infraMain } from '../infra/cli.ts';
 import { StackUpError } from '../infra/stack.ts';
 import { PipelineSpecError } from '../pipeline/spec.ts';
-import { RaglineClient } from '../sdk/client.ts';
-import { startWorkers } from '../workers/worker.ts';
+import type { WorkerOptions } from '../workers/worker.ts';
 import { cliContext, normaliseSourceUri } from './context.ts';
-import { demoCommand } from './commands/demo.ts';
-import { runCommand } from './commands/run.ts';
-import { searchCommand } from './commands/search.ts';
-import { statusCommand } from './commands/status.ts';
+
+// Commands load their modules when they run: a long-running `ingest worker` should not carry the CLI's other
+// dependencies (and their memory) around.
+const infraMain = async (argv: string[]) => (await import('../infra/cli.ts')).main(argv);
+const startWorkers = async (o: WorkerOptions) => (await import('../workers/worker.ts')).startWorkers(o);
 
 const program = new Command('ingest')
   .description('ragline: durable document ingestion for semantic search and RAG')
@@ -28,6 +27,7 @@ program
   .option('--json', 'wait, then print a summary object')
   .option('--no-worker', 'do not run workers in this process (rely on `ingest worker` processes)')
   .action(async (opts: { source: string; wait?: boolean; json?: boolean; worker: boolean }) => {
+    const { runCommand } = await import('./commands/run.ts');
     const summary = await runCommand(ctx(), opts);
     if (summary && summary.documents.failed > 0) process.exitCode = 2;
   });
@@ -38,7 +38,9 @@ program
   .option('--json', 'print one JSON object')
   .option('--failed', 'only failed documents')
   .option('--limit <n>', 'at most n documents', (v) => Number(v), 1000)
-  .action(async (opts: { json?: boolean; failed?: boolean; limit: number }) => statusCommand(ctx(), opts));
+  .action(async (opts: { json?: boolean; failed?: boolean; limit: number }) =>
+    (await import('./commands/status.ts')).statusCommand(ctx(), opts),
+  );
 
 program
   .command('search')
@@ -48,7 +50,7 @@ program
   .option('--sink <name>', 'which sink to ask (default: the first)')
   .option('--json', 'print one JSON object')
   .action(async (query: string, opts: { topK: number; sink?: string; json?: boolean }) => {
-    await searchCommand(ctx(), query, opts);
+    await (await import('./commands/search.ts')).searchCommand(ctx(), query, opts);
   });
 
 program
@@ -70,6 +72,7 @@ program
           logLevel: 'ERROR',
         })
       : undefined;
+    const { RaglineClient } = await import('../sdk/client.ts');
     const client = await RaglineClient.connect({ ...c.temporal, spec: c.spec });
     try {
       const outcome = await client.deleteDocument(normaliseSourceUri(uri), { force: true });
@@ -118,7 +121,7 @@ for (const [name, args, description] of [
 program
   .command('demo')
   .description('start the local stack, ingest the sample corpus from the local S3 server and answer a question')
-  .action(async () => demoCommand(ctx()));
+  .action(async () => (await import('./commands/demo.ts')).demoCommand(ctx()));
 
 try {
   await program.parseAsync(process.argv);

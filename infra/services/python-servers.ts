@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { pythonVenv } from '../install.ts';
 import { httpGet, type Service, type ServiceContext } from '../service.ts';
 import { VERSIONS } from '../versions.ts';
@@ -30,6 +29,8 @@ export const milvus: Service = {
     };
   },
   async probe(config) {
+    // Loaded on demand: the SDK is large, and most commands that load the stack never probe Milvus.
+    const { MilvusClient } = await import('@zilliz/milvus2-sdk-node');
     const client = new MilvusClient({ address: `127.0.0.1:${config.ports.milvus}`, timeout: 2000 });
     try {
       const health = await client.checkHealth();
