@@ -4,7 +4,7 @@ import { Context } from '@temporalio/activity';
 import { parseDocument } from '../connectors/parsers/parse.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import { documentKey } from '../pipeline/ids.ts';
-import type { PipelineRef } from '../workflows/types.ts';
+import { pipelineStamp, type PipelineRef } from '../workflows/types.ts';
 import { writeChunks } from './chunk.ts';
 import { sourceFor, type PipelineDeps } from './deps.ts';
 import type { WorkRef } from './work.ts';
@@ -71,7 +71,7 @@ export async function fetchAndParse(
     prev.status !== 'deleted' &&
     prev.status !== 'failed' &&
     prev.contentHash === contentHash &&
-    prev.pipelineVersion === String(pipeline.version) &&
+    prev.pipelineVersion === pipelineStamp(pipeline) &&
     sinksOk
   ) {
     await deps.blobs.deletePrefix(`${prefix}/`);

@@ -1,5 +1,5 @@
 import type { DocumentRecord } from '../connectors/ledger/ledger.ts';
-import type { PipelineRef } from '../workflows/types.ts';
+import { pipelineStamp, type PipelineRef } from '../workflows/types.ts';
 import type { PipelineDeps } from './deps.ts';
 import { readChunks, type WorkRef } from './work.ts';
 
@@ -40,7 +40,7 @@ export async function commitDocument(
     ...base(prev, pipeline, sourceUri),
     status: failed.length === 0 ? 'ingested' : 'failed',
     contentHash: work.contentHash,
-    pipelineVersion: String(pipeline.version),
+    pipelineVersion: pipelineStamp(pipeline),
     chunkIds,
     sinks: Object.fromEntries(
       Object.entries(input.sinks).map(([name, r]) => [

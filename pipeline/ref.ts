@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PipelineRef } from '../workflows/types.ts';
 import type { PipelineSpec } from './spec.ts';
 
@@ -10,5 +11,14 @@ export function pipelineRef(spec: PipelineSpec): PipelineRef {
     sinks: spec.sinks.map((s) => s.name),
     ingestQueue: `ragline.${spec.name}.ingest`,
     embedQueue: `ragline.${spec.name}.embed`,
+    fingerprint: createHash('sha256')
+      .update(
+        JSON.stringify({
+          chunker: spec.chunker,
+          embedder: { ...spec.embedder, batchSize: undefined, maxBatchTokens: undefined },
+        }),
+      )
+      .digest('hex')
+      .slice(0, 12),
   };
 }

@@ -9,6 +9,16 @@ export interface PipelineRef {
   /** Task queue of the CPU steps (parse, chunk, upsert, commit) and of the embedding step. */
   ingestQueue: string;
   embedQueue: string;
+  /**
+   * Short hash of what shapes the vectors (chunker and embedder settings). The ledger records it, so changing the
+   * chunker or the model re-processes unchanged documents even without a version bump.
+   */
+  fingerprint?: string;
+}
+
+/** What the ledger stores as a document's pipeline version: `version` plus the fingerprint when there is one. */
+export function pipelineStamp(p: Pick<PipelineRef, 'version' | 'fingerprint'>): string {
+  return p.fingerprint ? `${p.version}+${p.fingerprint}` : String(p.version);
 }
 
 /**
