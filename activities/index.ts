@@ -4,7 +4,7 @@ import { atEdge } from './failures.ts';
 import { fetchAndParse } from './fetch-and-parse.ts';
 import { commitDocument, recordDeleted, recordFailure } from './ledger.ts';
 import { deleteFromSink, upsertToSink } from './sinks.ts';
-import { cleanupWork, listSourcePage, sourceHas } from './source.ts';
+import { cleanupWork, findRemoved, listSourcePage, sourceHas } from './source.ts';
 
 type Bound<F> = F extends (deps: PipelineDeps, ...args: infer A) => infer R ? (...args: A) => R : never;
 function bind<F extends (deps: PipelineDeps, ...args: never[]) => Promise<unknown>>(deps: PipelineDeps, f: F): Bound<F> {
@@ -22,6 +22,7 @@ export function createIngestActivities(deps: PipelineDeps) {
     recordDeleted: bind(deps, recordDeleted),
     listSourcePage: bind(deps, listSourcePage),
     sourceHas: bind(deps, sourceHas),
+    findRemoved: bind(deps, findRemoved),
     cleanupWork: bind(deps, cleanupWork),
   });
 }

@@ -28,3 +28,25 @@ export async function sourceHas(deps: PipelineDeps, input: { pipeline: PipelineR
 export async function cleanupWork(deps: PipelineDeps, input: { work: WorkRef }): Promise<void> {
   await deps.blobs.deletePrefix(`${input.work.prefix}/`);
 }
+
+/**
+ * One page of documents the ledger holds (not deleted) under `sourceUri` that the source no longer has. Checks each
+ * against the source, so the cost is one existence check per known document per run.
+ */
+export async function findRemoved(
+  deps: PipelineDeps,
+  input: { pipeline: PipelineRef; sourceUri: string; after?: string; limit: number },
+): Promise<{ uris: string[]; next?: string }> {
+  const page = await deps.ledger.list({
+    tenant: input.pipeline.tenant,
+    sourcePrefix: input.sourceUri,
+    limit: input.limit,
+    after: input.after,
+  });
+  const uris: string[] = [];
+  for (const r of page.records) {
+    if (r.status === 'deleted') continue;
+    if (!(await sourceHas(deps, { pipeline: input.pipeline, sourceUri: r.sourceUri }))) uris.push(r.sourceUri);
+  }
+  return page.next ? { uris, next: page.next } : { uris };
+}

@@ -57,49 +57,82 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
   setHandler(throttleSignal, (n) => void (maxInFlight = Math.max(1, Math.floor(n))));
   setHandler(progressQuery, () => ({ ...counts, inFlight, maxInFlight, paused, pages, done }));
 
-  const page = await acts.listSourcePage({ pipeline, sourceUri, cursor: input.cursor, pageSize: input.pageSize });
-  counts.listed += page.items.length;
-
-  const running: Array<Promise<void>> = [];
-  for (const item of page.items) {
-    await condition(() => !paused && inFlight < maxInFlight);
-    const event: DocEvent = { kind: 'upsert', sourceVersion: item.version };
-    const workflowId = documentWorkflowId(pipeline.tenant, item.uri);
-    inFlight++;
-    try {
-      const child = await startChild(documentWorkflow, {
-        workflowId,
-        args: [{ pipeline, sourceUri: item.uri, pending: [event] }],
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        typedSearchAttributes: [
-          { key: tenantKey, value: pipeline.tenant },
-          { key: sourceUriKey, value: item.uri },
-          { key: pipelineKey, value: `${pipeline.name}-v${pipeline.version}` },
-          { key: docStatusKey, value: 'processing' },
-        ],
-        memo: { pipeline: pipeline.name, pipelineVersion: pipeline.version },
-      });
-      running.push(
-        child
-          .result()
-          .then(
-            (outcome) => record(counts, outcome),
-            () => void counts.failed++,
-          )
-          .finally(() => void inFlight--),
-      );
-    } catch (err) {
-      inFlight--;
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      // The document's workflow is already running (an event got there first): hand it this event instead.
-      await getExternalWorkflowHandle(workflowId).signal(docEventSignal, event);
-      counts.handedOff++;
+  /** Runs one document workflow per item, at most `maxInFlight` at once, and waits for all of them. */
+  async function runDocuments(items: Array<{ uri: string; event: DocEvent }>): Promise<void> {
+    const running: Array<Promise<void>> = [];
+    for (const { uri, event } of items) {
+      await condition(() => !paused && inFlight < maxInFlight);
+      const workflowId = documentWorkflowId(pipeline.tenant, uri);
+      inFlight++;
+      try {
+        const child = await startChild(documentWorkflow, {
+          workflowId,
+          args: [{ pipeline, sourceUri: uri, pending: [event] }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          typedSearchAttributes: [
+            { key: tenantKey, value: pipeline.tenant },
+            { key: sourceUriKey, value: uri },
+            { key: pipelineKey, value: `${pipeline.name}-v${pipeline.version}` },
+            { key: docStatusKey, value: 'processing' },
+          ],
+          memo: { pipeline: pipeline.name, pipelineVersion: pipeline.version },
+        });
+        running.push(
+          child
+            .result()
+            .then(
+              (outcome) => record(counts, outcome),
+              () => void counts.failed++,
+            )
+            .finally(() => void inFlight--),
+        );
+      } catch (err) {
+        inFlight--;
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        // The document's workflow is already running (an event got there first): hand it this event instead.
+        await getExternalWorkflowHandle(workflowId).signal(docEventSignal, event);
+        counts.handedOff++;
+      }
     }
+    await Promise.all(running);
   }
-  await Promise.all(running);
 
-  if (page.cursor) {
-    await continueAsNew<typeof sourceWorkflow>({ ...input, cursor: page.cursor, pages, counts, paused, maxInFlight });
+  if (input.phase !== 'sweep') {
+    const page = await acts.listSourcePage({ pipeline, sourceUri, cursor: input.cursor, pageSize: input.pageSize });
+    counts.listed += page.items.length;
+    await runDocuments(page.items.map((i) => ({ uri: i.uri, event: { kind: 'upsert', sourceVersion: i.version } })));
+    if (page.cursor) {
+      await continueAsNew<typeof sourceWorkflow>({ ...input, cursor: page.cursor, pages, counts, paused, maxInFlight });
+    }
+    if (input.sweep === false) {
+      done = true;
+      return counts;
+    }
+    await continueAsNew<typeof sourceWorkflow>({
+      ...input,
+      phase: 'sweep',
+      cursor: undefined,
+      pages,
+      counts,
+      paused,
+      maxInFlight,
+    });
+  }
+
+  // Sweep: documents the ledger holds under this prefix that the source no longer has are deleted everywhere, so a
+  // delete whose event was lost (or never sent) still happens at the next run.
+  const removed = await acts.findRemoved({ pipeline, sourceUri, after: input.cursor, limit: input.pageSize });
+  await runDocuments(removed.uris.map((uri) => ({ uri, event: { kind: 'delete' } })));
+  if (removed.next) {
+    await continueAsNew<typeof sourceWorkflow>({
+      ...input,
+      phase: 'sweep',
+      cursor: removed.next,
+      pages,
+      counts,
+      paused,
+      maxInFlight,
+    });
   }
   done = true;
   return counts;

@@ -86,6 +86,10 @@ export interface SourceWorkflowInput {
   pages?: number;
   counts?: SourceCounts;
   paused?: boolean;
+  /** `list` pages the source; `sweep` then deletes what the ledger has under the prefix and the source lacks. */
+  phase?: 'list' | 'sweep';
+  /** Set false to skip the sweep (e.g. when only part of a prefix was uploaded yet). Default true. */
+  sweep?: boolean;
 }
 
 export interface SourceProgress extends SourceCounts {

@@ -99,6 +99,15 @@ describe('ingestion end to end on the real stack (S3 -> Temporal -> local model 
     assert.deepEqual(rec?.chunkIds, []);
   });
 
+  it('a re-run deletes documents whose objects are gone, even without a delete event', async () => {
+    await h.remove('docs/gamma.html');
+    const counts = await h.ingestAll();
+    assert.equal(counts.deleted, 1);
+    assert.deepEqual(await h.sinkIds('docs/gamma.html'), []);
+    assert.equal((await h.ledger.get(h.spec.tenant, h.uri('docs/gamma.html')))?.status, 'deleted');
+    assert.equal((await h.ledger.get(h.spec.tenant, h.uri('docs/delta.pdf')))?.status, 'ingested', 'the others stay');
+  });
+
   it('two versions arriving close together end in the latest one', async () => {
     await h.put('docs/race.txt', 'first version of the race document');
     const first = h.client.ingestDocument(h.uri('docs/race.txt'));

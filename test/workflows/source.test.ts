@@ -65,6 +65,33 @@ describe('source workflow', () => {
     assert.equal(history.status.name, 'COMPLETED');
   });
 
+  it('after the last page, deletes what the ledger has and the source lost', async () => {
+    const calls: Calls = [];
+    const taskQueue = uniqueName('src');
+    const pipeline = testPipeline(taskQueue, ['alpha']);
+    const worker = await workerFor(
+      env,
+      taskQueue,
+      fakeActivities(calls, {
+        listSourcePage: listing(2),
+        findRemoved: async (input: { after?: string }) =>
+          input.after ? { uris: ['s3://b/gone-2.txt'] } : { uris: ['s3://b/gone-1.txt'], next: 'page-2' },
+      }),
+    );
+    const counts = await worker.runUntil(
+      env.client.workflow.execute(sourceWorkflow, {
+        taskQueue,
+        workflowId: uniqueName('src-wf'),
+        args: [{ pipeline, sourceUri: 's3://b/', pageSize: 10, maxInFlight: 4 }],
+        workflowExecutionTimeout: '2 minutes',
+      }),
+    );
+    assert.equal(counts.ingested, 2);
+    assert.equal(counts.deleted, 2);
+    const deleted = calls.filter((c) => c.name === 'deleteFromSink').map((c) => (c.input as { sourceUri: string }).sourceUri);
+    assert.deepEqual(deleted.sort(), ['s3://b/gone-1.txt', 's3://b/gone-2.txt']);
+  });
+
   it('pauses and resumes on signal, and reports progress by query', async () => {
     const calls: Calls = [];
     const taskQueue = uniqueName('src');

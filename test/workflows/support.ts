@@ -45,6 +45,7 @@ export function fakeActivities(
     recordDeleted: async () => undefined,
     listSourcePage: async () => ({ items: [] }),
     sourceHas: async () => false,
+    findRemoved: async () => ({ uris: [] }),
     cleanupWork: async () => undefined,
   };
   const out: Record<string, unknown> = {};
