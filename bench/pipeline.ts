@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { createRecursiveChunker } from '../connectors/chunkers/recursive.ts';
 import { createLocalOnnxEmbedder } from '../connectors/embedders/local-onnx.ts';
 import { loadStackConfig } from '../infra/config.ts';
-import { validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.ts';
+import { indexName, validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.ts';
 import { makePdf } from '../samples/make-samples.ts';
 import { ensureModel } from '../scripts/fetch-model.ts';
 import { RaglineClient } from '../sdk/client.ts';
@@ -32,6 +32,7 @@ const { values: args } = parseArgs({
     big: { type: 'boolean' },
     /** Caps the worker's V8 heap (--max-old-space-size), as a memory-conscious deployment would. */
     'worker-heap-mb': { type: 'string' },
+    'max-batch-tokens': { type: 'string', default: '1024' },
   },
 });
 const root = join(import.meta.dirname, '..');
@@ -78,6 +79,12 @@ async function startWorker(specFile: string): Promise<ChildProcess> {
   return child;
 }
 
+/** Drops the bench's collection so runs do not pile up in Chroma (a large store slows every later upsert). */
+async function dropCollection(spec: PipelineSpec): Promise<void> {
+  const base = `http://127.0.0.1:${stack.ports.chroma}/api/v2/tenants/default_tenant/databases/default_database/collections`;
+  await fetch(`${base}/${encodeURIComponent(indexName(spec))}`, { method: 'DELETE' }).catch(() => undefined);
+}
+
 /** Runs a source ingest against a separate worker process; returns the counts, wall time and the worker's peak RSS. */
 async function runPipeline(spec: PipelineSpec, specFile: string, docsDir: string) {
   const worker = await startWorker(specFile);
@@ -95,6 +102,7 @@ async function runPipeline(spec: PipelineSpec, specFile: string, docsDir: string
     await client.close();
     worker.kill('SIGTERM');
     await new Promise((r) => worker.once('exit', r));
+    await dropCollection(spec);
   }
 }
 
@@ -153,7 +161,7 @@ try {
     version: 1,
     tenant: 'bench',
     chunker: { kind: 'recursive', chunkSize: 240, chunkOverlap: 24 },
-    embedder: { kind: 'local-onnx' },
+    embedder: { kind: 'local-onnx', maxBatchTokens: Number(args['max-batch-tokens']) },
     sinks: [{ kind: 'chroma', name: 'chroma', port: stack.ports.chroma }],
     blobStore: { kind: 'local-dir', root: join(dir, 'blobs') },
     ledger: { kind: 'sqlite', path: join(dir, 'ledger.sqlite') },
