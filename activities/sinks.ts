@@ -1,11 +1,29 @@
 import { Context } from '@temporalio/activity';
-import type { SinkRecord } from '../connectors/sinks/sink.ts';
+import type { IndexSpec, Sink, SinkRecord } from '../connectors/sinks/sink.ts';
 import { indexName } from '../pipeline/spec.ts';
 import type { PipelineRef } from '../workflows/types.ts';
 import { sinkFor, type PipelineDeps } from './deps.ts';
 import { readChunks, readVectors, type WorkRef } from './work.ts';
 
 const UPSERT_BATCH = 256;
+
+/**
+ * ensureIndex once per (sink, index) per worker process: the many document activities running at once share one
+ * call instead of racing to create the same collection. A failed call is forgotten, so the next activity retries it.
+ */
+const ensured = new WeakMap<Sink, Map<string, Promise<void>>>();
+function ensureOnce(sink: Sink, spec: IndexSpec): Promise<void> {
+  let bySpec = ensured.get(sink);
+  if (!bySpec) ensured.set(sink, (bySpec = new Map()));
+  const key = `${spec.name}/${spec.dims}/${spec.metric}`;
+  let p = bySpec.get(key);
+  if (!p) {
+    p = sink.ensureIndex(spec);
+    bySpec.set(key, p);
+    p.catch(() => bySpec.delete(key));
+  }
+  return p;
+}
 
 /**
  * Writes the document's new chunks to one sink, then deletes the chunks the sink still holds for the document that
@@ -21,7 +39,7 @@ export async function upsertToSink(
   const ctx = Context.current();
   const sink = sinkFor(deps, input.sink);
   const index = indexName(pipeline);
-  await sink.ensureIndex({ name: index, dims: work.dims, metric: work.metric ?? 'cosine' });
+  await ensureOnce(sink, { name: index, dims: work.dims, metric: work.metric ?? 'cosine' });
 
   const fresh = new Set<string>();
   const vectors = readVectors(deps.blobs, work.vectorsKey, work.dims);

@@ -33,6 +33,8 @@ const { values: args } = parseArgs({
     /** Caps the worker's V8 heap (--max-old-space-size), as a memory-conscious deployment would. */
     'worker-heap-mb': { type: 'string' },
     'max-batch-tokens': { type: 'string', default: '1024' },
+    /** Run the ingest and embed workers as two processes (as a GPU deployment does) and report each one's peak. */
+    'split-roles': { type: 'boolean' },
   },
 });
 const root = join(import.meta.dirname, '..');
@@ -60,8 +62,8 @@ function vmHwmMb(pid: number): number {
   return m ? Math.round(Number(m[1]) / 1024) : 0;
 }
 
-async function startWorker(specFile: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(root, 'cli', 'ingest.ts'), '--pipeline', specFile, 'worker'], {
+async function startWorker(specFile: string, role = 'all'): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(root, 'cli', 'ingest.ts'), '--pipeline', specFile, 'worker', '--role', role], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: args['worker-heap-mb']
@@ -87,7 +89,9 @@ async function dropCollection(spec: PipelineSpec): Promise<void> {
 
 /** Runs a source ingest against a separate worker process; returns the counts, wall time and the worker's peak RSS. */
 async function runPipeline(spec: PipelineSpec, specFile: string, docsDir: string) {
-  const worker = await startWorker(specFile);
+  const workers = args['split-roles']
+    ? [await startWorker(specFile, 'ingest'), await startWorker(specFile, 'embed')]
+    : [await startWorker(specFile)];
   const client = await RaglineClient.connect({
     address: `127.0.0.1:${stack.ports.temporal}`,
     namespace: stack.temporalNamespace,
@@ -97,11 +101,14 @@ async function runPipeline(spec: PipelineSpec, specFile: string, docsDir: string
     const t0 = performance.now();
     const counts = await (await client.startIngest(new URL(`file://${docsDir}/`).href)).result();
     const seconds = (performance.now() - t0) / 1000;
-    return { counts, seconds, peakRss: vmHwmMb(worker.pid!) };
+    const peaks = workers.map((w) => vmHwmMb(w.pid!));
+    return { counts, seconds, peakRss: Math.max(...peaks), peaks };
   } finally {
     await client.close();
-    worker.kill('SIGTERM');
-    await new Promise((r) => worker.once('exit', r));
+    for (const w of workers) {
+      w.kill('SIGTERM');
+      await new Promise((r) => w.once('exit', r));
+    }
     await dropCollection(spec);
   }
 }
@@ -137,8 +144,9 @@ async function bigRun(dir: string): Promise<Record<string, unknown>> {
   });
   const specFile = join(dir, 'big-pipeline.json');
   writeFileSync(specFile, JSON.stringify(spec));
-  const { counts, seconds, peakRss } = await runPipeline(spec, specFile, docsDir);
+  const { counts, seconds, peakRss, peaks } = await runPipeline(spec, specFile, docsDir);
   return {
+    ...(peaks.length > 1 ? { peak_rss_mb_ingest: peaks[0], peak_rss_mb_embed: peaks[1] } : {}),
     run: 'big',
     embedder: 'hash',
     docs: counts.ingested,

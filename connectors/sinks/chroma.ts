@@ -14,6 +14,7 @@ import {
 import { ChromaSinkConfig } from './chroma.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
+import { checkVector, invalid } from './records.ts';
 
 // Layout: one Chroma collection per index (pipeline and index version); our tenants are a metadata field `tenant`
 // that every read and delete filters on. A collection per tenant would multiply HNSW indexes (and their memory) by the
@@ -50,17 +51,6 @@ export function mapChromaError(err: unknown, what: string): ConnectorError {
   if (/^Chroma\w*Error$/.test(e.name)) return fail(FailureType.SinkRejected);
   // Anything else (aborted or reset fetches, unexpected replies) is taken as transient; retry policies bound the attempts.
   return fail(FailureType.Unavailable);
-}
-
-function invalid(message: string): ConnectorError {
-  return new ConnectorError(FailureType.InvalidInput, message);
-}
-
-function checkVector(v: Float32Array, dims: number, what: string): void {
-  if (v.length !== dims) throw invalid(`${what}: vector has ${v.length} dimensions, the index has ${dims}`);
-  for (let i = 0; i < v.length; i++) {
-    if (!Number.isFinite(v[i])) throw invalid(`${what}: vector component ${i} is ${v[i]}`);
-  }
 }
 
 function toMetadata(m: ChunkMetadata): Metadata {

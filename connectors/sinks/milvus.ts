@@ -2,6 +2,7 @@ import { ConsistencyLevelEnum, DataType, MilvusClient, type FieldType, type ResS
 import { MilvusSinkConfig } from './milvus.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
+import { checkVector, invalid, rejected } from './records.ts';
 
 // Layout: one Milvus collection per index with an explicit schema. Our tenant is a VarChar partition key: Milvus hashes
 // it into the collection's partitions (16 by default), so a tenant filter searches one partition instead of all, and
@@ -86,21 +87,6 @@ function check<T extends { status: ResStatus } | ResStatus>(res: T, what: string
   const status = ('status' in res ? res.status : res) as ResStatus;
   if (!statusOk(status)) throw mapMilvusError(status, what);
   return res;
-}
-
-function invalid(message: string): ConnectorError {
-  return new ConnectorError(FailureType.InvalidInput, message);
-}
-
-function rejected(message: string): ConnectorError {
-  return new ConnectorError(FailureType.SinkRejected, message);
-}
-
-function checkVector(v: Float32Array, dims: number, what: string): void {
-  if (v.length !== dims) throw invalid(`${what}: vector has ${v.length} dimensions, the index has ${dims}`);
-  for (let i = 0; i < v.length; i++) {
-    if (!Number.isFinite(v[i])) throw invalid(`${what}: vector component ${i} is ${v[i]}`);
-  }
 }
 
 function toRow(r: SinkRecord, dims: number, what: string): Row {

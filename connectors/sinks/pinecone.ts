@@ -3,6 +3,7 @@ import { Errors, Pinecone, type Index, type RecordMetadata } from '@pinecone-dat
 import { PineconeSinkConfig } from './pinecone.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
+import { checkVector as checkFinite, invalid } from './records.ts';
 
 // Layout. A Pinecone index has one dimension and one metric, fixed when it is created (control plane, out of scope
 // here), so every IndexSpec lives inside one configured index: ensureIndex creates nothing, it checks the spec against
@@ -83,17 +84,11 @@ export function mapPineconeError(err: unknown, what: string): ConnectorError {
   return fail(FailureType.Unavailable);
 }
 
-const invalid = (message: string) => new ConnectorError(FailureType.InvalidInput, message);
 const rejected = (message: string) => new ConnectorError(FailureType.SinkRejected, message);
 
 function checkVector(v: Float32Array, dims: number, what: string): void {
-  if (v.length !== dims) throw invalid(`${what}: vector has ${v.length} dimensions, the index has ${dims}`);
-  let nonZero = false;
-  for (let i = 0; i < v.length; i++) {
-    if (!Number.isFinite(v[i])) throw invalid(`${what}: vector component ${i} is ${v[i]}`);
-    if (v[i] !== 0) nonZero = true;
-  }
-  if (!nonZero) throw invalid(`${what}: Pinecone takes no all-zero dense vector`);
+  checkFinite(v, dims, what);
+  if (v.every((x) => x === 0)) throw invalid(`${what}: Pinecone takes no all-zero dense vector`);
 }
 
 const docKey = (sourceUri: string) => createHash('sha256').update(sourceUri).digest('hex').slice(0, 32);

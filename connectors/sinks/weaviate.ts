@@ -2,6 +2,7 @@ import weaviate, { Filters, type Collection, type FilterValue, type WeaviateClie
 import { WeaviateSinkConfig } from './weaviate.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
+import { checkVector, invalid, rejected } from './records.ts';
 
 // Layout: one Weaviate collection (class) per index, with our tenants as a `tenant` property that every read and delete
 // filters on. Weaviate's native multi-tenancy (a shard per tenant) is the alternative; it isolates tenants physically
@@ -89,21 +90,6 @@ export function mapWeaviateError(err: unknown, what: string): ConnectorError {
   if (/^Weaviate(Unauthenticated|InsufficientPermissions|UnsupportedFeature)Error$/.test(e.name))
     return fail(FailureType.SinkRejected);
   return fail(classify(e.message));
-}
-
-function invalid(message: string): ConnectorError {
-  return new ConnectorError(FailureType.InvalidInput, message);
-}
-
-function rejected(message: string): ConnectorError {
-  return new ConnectorError(FailureType.SinkRejected, message);
-}
-
-function checkVector(v: Float32Array, dims: number, what: string): void {
-  if (v.length !== dims) throw invalid(`${what}: vector has ${v.length} dimensions, the index has ${dims}`);
-  for (let i = 0; i < v.length; i++) {
-    if (!Number.isFinite(v[i])) throw invalid(`${what}: vector component ${i} is ${v[i]}`);
-  }
 }
 
 function toProps(text: string, m: ChunkMetadata): Props {
@@ -272,7 +258,10 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
       try {
         idx = await lookup(spec.name);
         if (!idx) {
-          await create(spec);
+          // Another worker may create it at the same moment: if our create fails, adopt theirs when it is there.
+          await create(spec).catch(async (err: unknown) => {
+            if (!(await lookup(spec.name))) throw err;
+          });
           idx = await open(spec.name, true);
         }
       } catch (err) {

@@ -5,26 +5,16 @@ import { ConnectorError, FailureType } from '../../connectors/shared/errors.ts';
 import { type ChromaSinkConfig, createChromaSink } from '../../connectors/sinks/chroma.ts';
 import type { Sink } from '../../connectors/sinks/sink.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { sinkContract } from './sink.contract.ts';
+import { sinkContract, trackIndexes } from './sink.contract.ts';
 
 const server = { host: '127.0.0.1', port: stack.ports.chroma, ssl: false };
 const admin = new ChromaClient(server);
 
 /** A sink that remembers the indexes it was asked to create, so cleanup can drop exactly those. */
 function trackedSink(config: ChromaSinkConfig): { sink: Sink; cleanup(): Promise<void> } {
-  const inner = createChromaSink(config);
-  const made = new Set<string>();
-  const sink: Sink = Object.create(inner) as Sink;
-  sink.ensureIndex = (spec) => {
-    made.add(spec.name);
-    return inner.ensureIndex(spec);
-  };
-  return {
-    sink,
-    async cleanup() {
-      for (const name of made) await admin.deleteCollection({ name }).catch(() => undefined);
-    },
-  };
+  return trackIndexes(createChromaSink(config), async (made) => {
+    for (const name of made) await admin.deleteCollection({ name }).catch(() => undefined);
+  });
 }
 
 // A small page size so 250 chunks of one document span several pages.

@@ -11,7 +11,7 @@ import {
 } from '../../connectors/sinks/milvus.ts';
 import type { Sink, SinkRecord } from '../../connectors/sinks/sink.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { sinkContract } from './sink.contract.ts';
+import { sinkContract, trackIndexes } from './sink.contract.ts';
 
 const address = `127.0.0.1:${stack.ports.milvus}`;
 let adminClient: MilvusClient | undefined;
@@ -20,19 +20,9 @@ after(async () => adminClient?.closeConnection());
 
 /** A sink that remembers the indexes it was asked to create, so cleanup can drop exactly those. */
 function trackedSink(config: MilvusSinkConfig): { sink: Sink; cleanup(): Promise<void> } {
-  const inner = createMilvusSink(config);
-  const made = new Set<string>();
-  const sink: Sink = Object.create(inner) as Sink;
-  sink.ensureIndex = (spec) => {
-    made.add(spec.name);
-    return inner.ensureIndex(spec);
-  };
-  return {
-    sink,
-    async cleanup() {
-      for (const name of made) await admin().dropCollection({ collection_name: milvusCollectionName(name) });
-    },
-  };
+  return trackIndexes(createMilvusSink(config), async (made) => {
+    for (const name of made) await admin().dropCollection({ collection_name: milvusCollectionName(name) });
+  });
 }
 
 function isTyped(type: FailureType, retryable: boolean) {

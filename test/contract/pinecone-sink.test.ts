@@ -6,30 +6,20 @@ import { createPineconeSink, TRUNCATION_MARKER, type PineconeSinkConfig } from '
 import type { Sink, SinkRecord } from '../../connectors/sinks/sink.ts';
 import { uniqueName } from '../support/stack.ts';
 import { startPineconeServer, type PineconeServer, type PineconeServerOptions } from './pinecone-server.ts';
-import { sinkContract } from './sink.contract.ts';
+import { sinkContract, trackIndexes } from './sink.contract.ts';
 
 const KEY = 'pcsk-sink-test';
 
 /** A sink that remembers the index names it was asked for, so cleanup can empty exactly their namespaces. */
 function trackedSink(config: PineconeSinkConfig): { sink: Sink; cleanup(): Promise<void> } {
-  const inner = createPineconeSink(config);
-  const made = new Set<string>();
-  const sink: Sink = Object.create(inner) as Sink;
-  sink.ensureIndex = (spec) => {
-    made.add(spec.name);
-    return inner.ensureIndex(spec);
-  };
-  return {
-    sink,
-    async cleanup() {
-      const index = new Pinecone({ apiKey: config.apiKey, maxRetries: 0 }).index({ host: config.indexHost });
-      const { namespaces = {} } = await index.describeIndexStats();
-      for (const ns of Object.keys(namespaces)) {
-        if ([...made].some((name) => ns.startsWith(`${config.namespacePrefix ?? ''}${name}.`)))
-          await index.deleteAll({ namespace: ns });
-      }
-    },
-  };
+  return trackIndexes(createPineconeSink(config), async (made) => {
+    const index = new Pinecone({ apiKey: config.apiKey, maxRetries: 0 }).index({ host: config.indexHost });
+    const { namespaces = {} } = await index.describeIndexStats();
+    for (const ns of Object.keys(namespaces)) {
+      if ([...made].some((name) => ns.startsWith(`${config.namespacePrefix ?? ''}${name}.`)))
+        await index.deleteAll({ namespace: ns });
+    }
+  });
 }
 
 /** A fresh contract server per suite, closed by the suite's cleanup. */

@@ -227,3 +227,14 @@ export function sinkContract(name: string, factory: () => Promise<SinkUnderTest>
     });
   });
 }
+
+/** Wraps a sink so a suite knows which indexes it created, and drops them with `drop` afterwards. */
+export function trackIndexes(inner: Sink, drop: (names: Set<string>) => Promise<void>): { sink: Sink; cleanup(): Promise<void> } {
+  const made = new Set<string>();
+  const sink: Sink = Object.create(inner) as Sink;
+  sink.ensureIndex = (spec) => {
+    made.add(spec.name);
+    return inner.ensureIndex(spec);
+  };
+  return { sink, cleanup: () => drop(made) };
+}

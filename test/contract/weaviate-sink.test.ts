@@ -11,7 +11,7 @@ import {
   type WeaviateSinkConfig,
 } from '../../connectors/sinks/weaviate.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { sinkContract } from './sink.contract.ts';
+import { sinkContract, trackIndexes } from './sink.contract.ts';
 
 const server = { host: '127.0.0.1', port: stack.ports.weaviate, grpcPort: stack.ports.weaviateGrpc };
 let adminClient: Promise<WeaviateClient> | undefined;
@@ -20,20 +20,10 @@ after(async () => (await adminClient)?.close());
 
 /** A sink that remembers the indexes it was asked to create, so cleanup can drop exactly those. */
 function trackedSink(config: WeaviateSinkConfig): { sink: Sink; cleanup(): Promise<void> } {
-  const inner = createWeaviateSink(config);
-  const made = new Set<string>();
-  const sink: Sink = Object.create(inner) as Sink;
-  sink.ensureIndex = (spec) => {
-    made.add(spec.name);
-    return inner.ensureIndex(spec);
-  };
-  return {
-    sink,
-    async cleanup() {
-      const client = await admin();
-      for (const name of made) await client.collections.delete(weaviateClassName(name)).catch(() => undefined);
-    },
-  };
+  return trackIndexes(createWeaviateSink(config), async (made) => {
+    const client = await admin();
+    for (const name of made) await client.collections.delete(weaviateClassName(name)).catch(() => undefined);
+  });
 }
 
 function isTyped(type: FailureType, retryable: boolean) {

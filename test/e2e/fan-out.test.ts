@@ -26,7 +26,7 @@ describe('one pipeline writing to Chroma, Weaviate and Milvus at once', () => {
 
   it('every sink holds exactly the chunks the ledger records, and the ledger has every sink ok', async () => {
     const counts = await h.ingestAll();
-    assert.equal(counts.ingested, 6);
+    assert.equal(counts.ingested, 6, JSON.stringify(await h.ledger.list({ tenant: h.spec.tenant, status: 'failed' })));
     for (const name of ['chroma', 'weaviate', 'milvus']) assert.ok((counts.upserted[name] ?? 0) > 0, name);
     for (let i = 0; i < 6; i++) {
       const rec = await h.ledger.get(h.spec.tenant, h.uri(`fan/doc-${i}.txt`));
