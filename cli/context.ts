@@ -1,4 +1,5 @@
 import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { loadStackConfig, type StackConfig } from '../infra/config.ts';
 import { defaultPipelineSpec, loadPipelineSpec, type PipelineSpec } from '../pipeline/spec.ts';
 import type { S3Access } from '../workers/build-deps.ts';
@@ -15,14 +16,16 @@ export interface CliContext {
 
 export function cliContext(opts: { pipeline?: string; tenant?: string }, env: NodeJS.ProcessEnv = process.env): CliContext {
   const stack = loadStackConfig(env);
-  const spec = opts.pipeline
-    ? loadPipelineSpec(opts.pipeline)
+  const cwd = userCwd(env);
+  const pipelineFile = opts.pipeline ? resolve(cwd, opts.pipeline) : undefined;
+  const spec = pipelineFile
+    ? loadPipelineSpec(pipelineFile)
     : defaultPipelineSpec({ dataDir: stack.dataDir, chromaPort: stack.ports.chroma, tenant: opts.tenant });
   if (opts.pipeline && opts.tenant) spec.tenant = opts.tenant;
   return {
     stack,
     spec,
-    baseDir: opts.pipeline ? dirname(resolve(opts.pipeline)) : process.cwd(),
+    baseDir: pipelineFile ? dirname(pipelineFile) : cwd,
     temporal: {
       address: env.TEMPORAL_ADDRESS ?? `127.0.0.1:${stack.ports.temporal}`,
       namespace: env.TEMPORAL_NAMESPACE ?? stack.temporalNamespace,
@@ -35,8 +38,13 @@ export function cliContext(opts: { pipeline?: string; tenant?: string }, env: No
   };
 }
 
-/** Accepts `s3://...`, `file:///abs`, or a plain local path (made absolute). */
-export function normaliseSourceUri(uri: string): string {
+/** The folder the user ran the command from (`npm run` moves to the project root and leaves it in INIT_CWD). */
+export function userCwd(env: NodeJS.ProcessEnv = process.env): string {
+  return env.INIT_CWD ?? process.cwd();
+}
+
+/** Accepts `s3://...`, `file:///abs`, or a plain local path (made absolute against the user's folder). */
+export function normaliseSourceUri(uri: string, cwd: string = userCwd()): string {
   if (/^(s3|file):\/\//.test(uri)) return uri;
-  return new URL(`file://${resolve(uri)}`).href;
+  return pathToFileURL(resolve(cwd, uri)).href;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `ingest` command: run pipelines, inspect documents, search, run workers, manage the local stack.
+import { WorkflowFailedError } from '@temporalio/client';
 import { Command, Option } from 'commander';
 import { StackConfigError } from '../infra/config.ts';
 import { StackUpError } from '../infra/stack.ts';
@@ -128,6 +129,12 @@ try {
 } catch (err) {
   if (err instanceof PipelineSpecError || err instanceof StackUpError || err instanceof StackConfigError) {
     console.error(`ingest: ${err.message}`);
+    process.exitCode = 1;
+  } else if (err instanceof WorkflowFailedError) {
+    // The root cause is what an operator can act on (a missing folder, a bucket without access), not the chain.
+    let cause: Error | undefined = err;
+    while (cause?.cause instanceof Error) cause = cause.cause;
+    console.error(`ingest: the run failed: ${cause?.message ?? err.message}`);
     process.exitCode = 1;
   } else {
     throw err;
