@@ -35,6 +35,8 @@ const { values: args } = parseArgs({
     'max-batch-tokens': { type: 'string', default: '1024' },
     /** Run the ingest and embed workers as two processes (as a GPU deployment does) and report each one's peak. */
     'split-roles': { type: 'boolean' },
+    /** Which big documents the memory run ingests: text, pdf or both (default). */
+    'big-docs': { type: 'string' },
   },
 });
 const root = join(import.meta.dirname, '..');
@@ -122,14 +124,19 @@ async function bigRun(dir: string): Promise<Record<string, unknown>> {
   const docsDir = join(dir, 'big-docs');
   mkdirSync(docsDir);
   const prose = corpus(64).join('\n');
-  const fd = openSync(join(docsDir, 'large.txt'), 'w');
-  for (let written = 0; written < 200 * 1024 * 1024; written += Buffer.byteLength(prose)) writeSync(fd, prose);
-  closeSync(fd);
-  const lines = prose.split(/(?<=\.) /).map((l) => l.slice(0, 90));
-  const pages = Array.from({ length: 12_000 }, (_, p) =>
-    Array.from({ length: 48 }, (_, k) => lines[(p * 48 + k) % lines.length]!),
-  );
-  writeFileSync(join(docsDir, 'large.pdf'), makePdf('Large', pages));
+  const which = (args['big-docs'] ?? 'text,pdf').split(',');
+  if (which.includes('text')) {
+    const fd = openSync(join(docsDir, 'large.txt'), 'w');
+    for (let written = 0; written < 200 * 1024 * 1024; written += Buffer.byteLength(prose)) writeSync(fd, prose);
+    closeSync(fd);
+  }
+  if (which.includes('pdf')) {
+    const lines = prose.split(/(?<=\.) /).map((l) => l.slice(0, 90));
+    const pages = Array.from({ length: 12_000 }, (_, p) =>
+      Array.from({ length: 48 }, (_, k) => lines[(p * 48 + k) % lines.length]!),
+    );
+    writeFileSync(join(docsDir, 'large.pdf'), makePdf('Large', pages));
+  }
   const sizes = readdirSync(docsDir).map((f) => statSync(join(docsDir, f)).size);
   const spec = validatePipelineSpec({
     name: `bench-big-${Date.now().toString(36)}`,
