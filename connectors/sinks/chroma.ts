@@ -14,7 +14,7 @@ import {
 import { ChromaSinkConfig } from './chroma.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector, invalid } from './records.ts';
+import { checkVector, fromStored, invalid, toStored } from './records.ts';
 
 // Layout: one Chroma collection per index (pipeline and index version); our tenants are a metadata field `tenant`
 // that every read and delete filters on. A collection per tenant would multiply HNSW indexes (and their memory) by the
@@ -54,28 +54,11 @@ export function mapChromaError(err: unknown, what: string): ConnectorError {
 }
 
 function toMetadata(m: ChunkMetadata): Metadata {
-  return {
-    tenant: m.tenant,
-    source_uri: m.sourceUri,
-    chunk_index: m.chunkIndex,
-    start: m.start,
-    end: m.end,
-    content_hash: m.contentHash,
-    pipeline_version: m.pipelineVersion,
-  };
+  return { ...toStored(m) };
 }
 
 function fromMetadata(m: Metadata | null | undefined): ChunkMetadata {
-  const r = m ?? {};
-  return {
-    tenant: String(r.tenant ?? ''),
-    sourceUri: String(r.source_uri ?? ''),
-    chunkIndex: Number(r.chunk_index ?? 0),
-    start: Number(r.start ?? 0),
-    end: Number(r.end ?? 0),
-    contentHash: String(r.content_hash ?? ''),
-    pipelineVersion: String(r.pipeline_version ?? ''),
-  };
+  return fromStored(m ?? {});
 }
 
 function score(space: Space, distance: number): number {

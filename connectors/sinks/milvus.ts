@@ -2,7 +2,7 @@ import { ConsistencyLevelEnum, DataType, MilvusClient, type FieldType, type ResS
 import { MilvusSinkConfig } from './milvus.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector, invalid, rejected } from './records.ts';
+import { checkVector, fromStored, invalid, rejected, toStored } from './records.ts';
 
 // Layout: one Milvus collection per index with an explicit schema. Our tenant is a VarChar partition key: Milvus hashes
 // it into the collection's partitions (16 by default), so a tenant filter searches one partition instead of all, and
@@ -95,13 +95,7 @@ function toRow(r: SinkRecord, dims: number, what: string): Row {
     id: r.id,
     vector: Array.from(r.vector),
     text: r.text,
-    tenant: m.tenant,
-    source_uri: m.sourceUri,
-    content_hash: m.contentHash,
-    pipeline_version: m.pipelineVersion,
-    chunk_index: m.chunkIndex,
-    start: m.start,
-    end: m.end,
+    ...toStored(m),
   };
   if (typeof r.id !== 'string' || r.id.length === 0) throw invalid(`${what}: a record has no id`);
   checkVector(r.vector, dims, `${what} ${r.id}`);
@@ -118,15 +112,7 @@ function toRow(r: SinkRecord, dims: number, what: string): Row {
 }
 
 function fromRow(r: Record<string, unknown>): ChunkMetadata {
-  return {
-    tenant: String(r.tenant ?? ''),
-    sourceUri: String(r.source_uri ?? ''),
-    chunkIndex: Number(r.chunk_index ?? 0),
-    start: Number(r.start ?? 0),
-    end: Number(r.end ?? 0),
-    contentHash: String(r.content_hash ?? ''),
-    pipelineVersion: String(r.pipeline_version ?? ''),
-  };
+  return fromStored(r);
 }
 
 function fields(dims: number): FieldType[] {

@@ -3,7 +3,7 @@ import { Errors, Pinecone, type Index, type RecordMetadata } from '@pinecone-dat
 import { PineconeSinkConfig } from './pinecone.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector as checkFinite, invalid } from './records.ts';
+import { checkVector as checkFinite, fromStored, invalid, toStored } from './records.ts';
 
 // Layout. A Pinecone index has one dimension and one metric, fixed when it is created (control plane, out of scope
 // here), so every IndexSpec lives inside one configured index: ensureIndex creates nothing, it checks the spec against
@@ -102,13 +102,7 @@ function toMetadata(r: SinkRecord, budget: number): { metadata: RecordMetadata; 
   }
   const meta: RecordMetadata = {
     chunk_id: r.id,
-    tenant: m.tenant,
-    source_uri: m.sourceUri,
-    chunk_index: m.chunkIndex,
-    start: m.start,
-    end: m.end,
-    content_hash: m.contentHash,
-    pipeline_version: m.pipelineVersion,
+    ...toStored(m),
     text: r.text,
   };
   const size = (x: RecordMetadata) => Buffer.byteLength(JSON.stringify(x));
@@ -152,15 +146,7 @@ function fromMetadata(m: RecordMetadata | undefined): { text: string; metadata: 
   const r = m ?? {};
   return {
     text: String(r.text ?? ''),
-    metadata: {
-      tenant: String(r.tenant ?? ''),
-      sourceUri: String(r.source_uri ?? ''),
-      chunkIndex: Number(r.chunk_index ?? 0),
-      start: Number(r.start ?? 0),
-      end: Number(r.end ?? 0),
-      contentHash: String(r.content_hash ?? ''),
-      pipelineVersion: String(r.pipeline_version ?? ''),
-    },
+    metadata: fromStored(r),
   };
 }
 

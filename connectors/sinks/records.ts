@@ -1,4 +1,5 @@
 import { ConnectorError, FailureType } from '../shared/errors.ts';
+import type { ChunkMetadata } from './sink.ts';
 
 // Checks every sink applies before writing a batch, so a bad record fails the batch with nothing half-written.
 
@@ -16,4 +17,40 @@ export function checkVector(v: Float32Array, dims: number, what: string): void {
   for (let i = 0; i < v.length; i++) {
     if (!Number.isFinite(v[i])) throw invalid(`${what}: vector component ${i} is ${v[i]}`);
   }
+}
+
+/** Chunk metadata as every sink stores it: snake_case fields, strings and numbers only. */
+export interface StoredMetadata {
+  tenant: string;
+  source_uri: string;
+  chunk_index: number;
+  start: number;
+  end: number;
+  content_hash: string;
+  pipeline_version: string;
+}
+
+export function toStored(m: ChunkMetadata): StoredMetadata {
+  return {
+    tenant: m.tenant,
+    source_uri: m.sourceUri,
+    chunk_index: m.chunkIndex,
+    start: m.start,
+    end: m.end,
+    content_hash: m.contentHash,
+    pipeline_version: m.pipelineVersion,
+  };
+}
+
+/** Reads stored fields back; a field a database dropped comes back empty rather than undefined. */
+export function fromStored(r: Partial<Record<keyof StoredMetadata, unknown>>): ChunkMetadata {
+  return {
+    tenant: String(r.tenant ?? ''),
+    sourceUri: String(r.source_uri ?? ''),
+    chunkIndex: Number(r.chunk_index ?? 0),
+    start: Number(r.start ?? 0),
+    end: Number(r.end ?? 0),
+    contentHash: String(r.content_hash ?? ''),
+    pipelineVersion: String(r.pipeline_version ?? ''),
+  };
 }

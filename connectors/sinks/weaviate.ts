@@ -2,7 +2,7 @@ import weaviate, { Filters, type Collection, type FilterValue, type WeaviateClie
 import { WeaviateSinkConfig } from './weaviate.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector, invalid, rejected } from './records.ts';
+import { checkVector, fromStored, invalid, rejected, toStored } from './records.ts';
 
 // Layout: one Weaviate collection (class) per index, with our tenants as a `tenant` property that every read and delete
 // filters on. Weaviate's native multi-tenancy (a shard per tenant) is the alternative; it isolates tenants physically
@@ -93,28 +93,11 @@ export function mapWeaviateError(err: unknown, what: string): ConnectorError {
 }
 
 function toProps(text: string, m: ChunkMetadata): Props {
-  return {
-    text,
-    tenant: m.tenant,
-    source_uri: m.sourceUri,
-    content_hash: m.contentHash,
-    pipeline_version: m.pipelineVersion,
-    chunk_index: m.chunkIndex,
-    start: m.start,
-    end: m.end,
-  };
+  return { text, ...toStored(m) };
 }
 
 function fromProps(p: Partial<Props>): ChunkMetadata {
-  return {
-    tenant: String(p.tenant ?? ''),
-    sourceUri: String(p.source_uri ?? ''),
-    chunkIndex: Number(p.chunk_index ?? 0),
-    start: Number(p.start ?? 0),
-    end: Number(p.end ?? 0),
-    contentHash: String(p.content_hash ?? ''),
-    pipelineVersion: String(p.pipeline_version ?? ''),
-  };
+  return fromStored(p);
 }
 
 function score(distance: Distance, d: number): number {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
-import { ConnectorError, FailureType } from '../../connectors/shared/errors.ts';
+import { FailureType } from '../../connectors/shared/errors.ts';
 import {
   createMilvusSink,
   mapMilvusError,
@@ -11,7 +11,7 @@ import {
 } from '../../connectors/sinks/milvus.ts';
 import type { Sink, SinkRecord } from '../../connectors/sinks/sink.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { sinkContract, trackIndexes } from './sink.contract.ts';
+import { isTyped, sinkContract, trackIndexes } from './sink.contract.ts';
 
 const address = `127.0.0.1:${stack.ports.milvus}`;
 let adminClient: MilvusClient | undefined;
@@ -23,15 +23,6 @@ function trackedSink(config: MilvusSinkConfig): { sink: Sink; cleanup(): Promise
   return trackIndexes(createMilvusSink(config), async (made) => {
     for (const name of made) await admin().dropCollection({ collection_name: milvusCollectionName(name) });
   });
-}
-
-function isTyped(type: FailureType, retryable: boolean) {
-  return (e: unknown) => {
-    assert.ok(e instanceof ConnectorError, `expected a ConnectorError, got ${String(e)}`);
-    assert.equal(e.type, type, e.message);
-    assert.equal(e.retryable, retryable);
-    return true;
-  };
 }
 
 function rec(id: string, vector: number[], tenant = 't', sourceUri = 'doc://x', i = 0): SinkRecord {

@@ -63,13 +63,18 @@ async function settles<T>(read: () => Promise<T>, expected: T, what: string): Pr
   ).catch(async () => assert.deepEqual(await read(), expected, what));
 }
 
-async function rejectsTyped(p: Promise<unknown>, type: FailureType): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof ConnectorError, `expected a ConnectorError, got ${String(err)}`);
-    assert.equal(err.type, type);
-    assert.equal(err.retryable, false);
+/** An `assert.rejects` matcher: a ConnectorError of this type and retryability. */
+export function isTyped(type: FailureType, retryable: boolean) {
+  return (e: unknown): true => {
+    assert.ok(e instanceof ConnectorError, `expected a ConnectorError, got ${String(e)}`);
+    assert.equal(e.type, type, e.message);
+    assert.equal(e.retryable, retryable);
     return true;
-  });
+  };
+}
+
+async function rejectsTyped(p: Promise<unknown>, type: FailureType): Promise<void> {
+  await assert.rejects(p, isTyped(type, false));
 }
 
 export function sinkContract(name: string, factory: () => Promise<SinkUnderTest>): void {

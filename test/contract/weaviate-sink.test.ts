@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import weaviate, { type WeaviateClient } from 'weaviate-client';
-import { ConnectorError, FailureType } from '../../connectors/shared/errors.ts';
+import { FailureType } from '../../connectors/shared/errors.ts';
 import type { Sink, SinkRecord } from '../../connectors/sinks/sink.ts';
 import {
   createWeaviateSink,
@@ -11,7 +11,7 @@ import {
   type WeaviateSinkConfig,
 } from '../../connectors/sinks/weaviate.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { sinkContract, trackIndexes } from './sink.contract.ts';
+import { isTyped, sinkContract, trackIndexes } from './sink.contract.ts';
 
 const server = { host: '127.0.0.1', port: stack.ports.weaviate, grpcPort: stack.ports.weaviateGrpc };
 let adminClient: Promise<WeaviateClient> | undefined;
@@ -24,15 +24,6 @@ function trackedSink(config: WeaviateSinkConfig): { sink: Sink; cleanup(): Promi
     const client = await admin();
     for (const name of made) await client.collections.delete(weaviateClassName(name)).catch(() => undefined);
   });
-}
-
-function isTyped(type: FailureType, retryable: boolean) {
-  return (e: unknown) => {
-    assert.ok(e instanceof ConnectorError, `expected a ConnectorError, got ${String(e)}`);
-    assert.equal(e.type, type, e.message);
-    assert.equal(e.retryable, retryable);
-    return true;
-  };
 }
 
 function rec(id: string, vector: number[], tenant = 't', sourceUri = 'doc://x', i = 0): SinkRecord {
