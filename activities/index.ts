@@ -2,6 +2,7 @@ import type { PipelineDeps } from './deps.ts';
 import { embedChunks } from './embed.ts';
 import { atEdge } from './failures.ts';
 import { fetchAndParse } from './fetch-and-parse.ts';
+import { checkIndexVersion, retireIndexVersion, rollbackIndexAlias, switchIndexAlias } from './index-versions.ts';
 import { commitDocument, recordDeleted, recordFailure } from './ledger.ts';
 import { deleteFromSink, upsertToSink } from './sinks.ts';
 import { cleanupWork, findRemoved, listSourcePage, sourceHas } from './source.ts';
@@ -24,6 +25,10 @@ export function createIngestActivities(deps: PipelineDeps) {
     sourceHas: bind(deps, sourceHas),
     findRemoved: bind(deps, findRemoved),
     cleanupWork: bind(deps, cleanupWork),
+    checkIndexVersion: bind(deps, checkIndexVersion),
+    switchIndexAlias: bind(deps, switchIndexAlias),
+    rollbackIndexAlias: bind(deps, rollbackIndexAlias),
+    retireIndexVersion: bind(deps, retireIndexVersion),
   });
 }
 

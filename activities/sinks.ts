@@ -1,8 +1,9 @@
 import { Context } from '@temporalio/activity';
 import type { IndexSpec, Sink, SinkRecord } from '../connectors/sinks/sink.ts';
-import { indexName } from '../pipeline/spec.ts';
+import { indexAlias, indexName } from '../pipeline/spec.ts';
 import type { PipelineRef } from '../workflows/types.ts';
 import { sinkFor, type PipelineDeps } from './deps.ts';
+import { adoptIndexOnce } from './index-versions.ts';
 import { readChunks, readVectors, type WorkRef } from './work.ts';
 
 const UPSERT_BATCH = 256;
@@ -40,6 +41,7 @@ export async function upsertToSink(
   const sink = sinkFor(deps, input.sink);
   const index = indexName(pipeline);
   await ensureOnce(sink, { name: index, dims: work.dims, metric: work.metric ?? 'cosine' });
+  await adoptIndexOnce(deps, input.sink, pipeline);
 
   const fresh = new Set<string>();
   const vectors = readVectors(deps.blobs, work.vectorsKey, work.dims);
@@ -84,7 +86,10 @@ export async function upsertToSink(
   return { upserted, staleDeleted: stale.length };
 }
 
-/** Removes every chunk of the document from one sink. */
+/**
+ * Removes every chunk of the document from one sink: from this version's index and, while a new version is being
+ * built beside the live one, from the live one too, so a delete is never lost to readers in either.
+ */
 export async function deleteFromSink(
   deps: PipelineDeps,
   input: { pipeline: PipelineRef; sourceUri: string; sink: string },
@@ -92,7 +97,11 @@ export async function deleteFromSink(
   const { pipeline, sourceUri } = input;
   const sink = sinkFor(deps, input.sink);
   const index = indexName(pipeline);
-  const before = (await sink.idsOfDocument(index, pipeline.tenant, sourceUri).catch(() => [])).length;
-  await sink.deleteDocument(index, pipeline.tenant, sourceUri);
-  return { deleted: before };
+  const live = await sink.getAlias(indexAlias(pipeline));
+  let deleted = 0;
+  for (const target of live === undefined || live === index ? [index] : [index, live]) {
+    deleted += (await sink.idsOfDocument(target, pipeline.tenant, sourceUri).catch(() => [])).length;
+    await sink.deleteDocument(target, pipeline.tenant, sourceUri);
+  }
+  return { deleted };
 }

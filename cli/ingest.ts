@@ -85,6 +85,26 @@ program
   });
 
 program
+  .command('promote')
+  .description("blue/green: validate this spec's index version in every sink, then switch readers to it")
+  .option('--retire-after <minutes>', 'keep the replaced version this long (default: the spec, 24 h)', (v) => Number(v))
+  .option('--force', 'skip the completeness checks')
+  .option('--wait', 'also wait for the replaced version to be dropped')
+  .option('--json', 'print one JSON object')
+  .option('--no-worker', 'do not run workers in this process')
+  .action(async (opts: { retireAfter?: number; force?: boolean; wait?: boolean; json?: boolean; worker: boolean }) => {
+    await (await import('./commands/versions.ts')).promoteCommand(ctx(), opts);
+  });
+
+program
+  .command('versions')
+  .description('which index version readers see in each sink, and the history of versions')
+  .option('--json', 'print one JSON object')
+  .action(async (opts: { json?: boolean }) => {
+    await (await import('./commands/versions.ts')).versionsCommand(ctx(), opts);
+  });
+
+program
   .command('worker')
   .description('run the pipeline workers until SIGINT/SIGTERM (graceful: running activities finish first)')
   .addOption(new Option('--role <role>', 'which worker').choices(['all', 'ingest', 'embed']).default('all'))

@@ -116,6 +116,15 @@ export const PipelineSpec = z
         pageSize: z.number().int().min(1).max(1000).default(100),
       })
       .default({ documents: 8, pageSize: 100 }),
+    /** Blue/green: how long a replaced index version is kept (for rollback) before it is dropped. */
+    indexVersions: z
+      .object({
+        retireAfterMinutes: z
+          .number()
+          .min(0)
+          .default(24 * 60),
+      })
+      .default({ retireAfterMinutes: 24 * 60 }),
   })
   .superRefine((spec, ctx) => {
     if (spec.chunker.chunkOverlap >= spec.chunker.chunkSize)
@@ -172,6 +181,11 @@ export function defaultPipelineSpec(opts: { dataDir: string; chromaPort: number;
     blobStore: { kind: 'local-dir', root: `${opts.dataDir}/blobs` },
     ledger: { kind: 'sqlite', path: `${opts.dataDir}/ledger.sqlite` },
   });
+}
+
+/** The readers' name for the live index version of a pipeline (an alias or a stored pointer in each sink). */
+export function indexAlias(spec: Pick<PipelineSpec, 'name'>): string {
+  return spec.name.replace(/[^a-z0-9-]/g, '-');
 }
 
 /** The index (collection) name a sink uses for this pipeline version. */

@@ -4,8 +4,10 @@ import type { PipelineSpec } from '../pipeline/spec.ts';
 import { docEventSignal, docStateQuery } from '../workflows/document.ts';
 import { docStatusKey, pipelineKey, sourceUriKey, tenantKey } from '../workflows/search-attributes.ts';
 import { progressQuery } from '../workflows/source.ts';
+import { promoteStateQuery, retireNowSignal, rollbackSignal, type PromoteState } from '../workflows/promote.ts';
 import {
   documentWorkflowId,
+  promoteWorkflowId,
   sourceWorkflowId,
   type DocOutcome,
   type SourceCounts,
@@ -23,6 +25,17 @@ export interface IngestHandle {
   workflowId: string;
   progress(): Promise<SourceProgress>;
   result(): Promise<SourceCounts>;
+}
+
+export interface PromoteHandle {
+  workflowId: string;
+  state(): Promise<PromoteState>;
+  /** Resolves once every sink's alias points at the new version (or throws the validation failure). */
+  switched(): Promise<PromoteState>;
+  /** Resolves when the replaced versions are dropped (or the promotion was rolled back). */
+  result(): Promise<PromoteState>;
+  rollback(): Promise<void>;
+  retireNow(): Promise<void>;
 }
 
 /** A typed client for applications: start an ingest, ingest or delete one document and wait, query progress. */
@@ -105,6 +118,49 @@ export class RaglineClient {
       memo: { pipeline: ref.name, pipelineVersion: ref.version },
     });
     return (await handle.result()) as DocOutcome;
+  }
+
+  /**
+   * Promotes this pipeline version (blue/green): validates its index in every sink against the ledger, switches the
+   * readers' alias, and drops the replaced version after `retireAfterMs` (default: the spec's indexVersions).
+   */
+  async promote(opts: { retireAfterMs?: number; force?: boolean } = {}): Promise<PromoteHandle> {
+    const ref = pipelineRef(this.spec);
+    const workflowId = promoteWorkflowId(ref.name, ref.version, ref.tenant);
+    const handle = await this.temporal.workflow.start('promoteIndexWorkflow', {
+      taskQueue: ref.ingestQueue,
+      workflowId,
+      args: [
+        {
+          pipeline: ref,
+          retireAfterMs: opts.retireAfterMs ?? this.spec.indexVersions.retireAfterMinutes * 60_000,
+          force: opts.force,
+        },
+      ],
+      typedSearchAttributes: [
+        { key: tenantKey, value: ref.tenant },
+        { key: pipelineKey, value: `${ref.name}-v${ref.version}` },
+      ],
+      memo: { pipeline: ref.name, pipelineVersion: ref.version, kind: 'promote' },
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    const state = () => handle.query(promoteStateQuery);
+    return {
+      workflowId,
+      state,
+      result: () => handle.result() as Promise<PromoteState>,
+      rollback: () => handle.signal(rollbackSignal),
+      retireNow: () => handle.signal(retireNowSignal),
+      switched: async () => {
+        for (;;) {
+          const { status } = await handle.describe();
+          if (status.name !== 'RUNNING') return (await handle.result()) as PromoteState;
+          const s = await state();
+          if (s.phase !== 'validating' && s.phase !== 'switching') return s;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      },
+    };
   }
 
   /** The state of one document's workflow, if it runs or ran. */

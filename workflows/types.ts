@@ -112,6 +112,10 @@ export function sourceWorkflowId(pipeline: string, tenant: string, sourceUri: st
   return `source:${pipeline}:${tenant}:${sourceUri}`;
 }
 
+export function promoteWorkflowId(pipeline: string, version: number, tenant: string): string {
+  return `promote:${pipeline}-v${version}:${tenant}`;
+}
+
 /** Custom search attributes (registered by the local stack's Temporal and by docker-compose). */
 export const SearchAttr = {
   Tenant: 'Tenant',

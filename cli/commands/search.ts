@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import type { SearchHit } from '../../connectors/sinks/sink.ts';
-import { indexName } from '../../pipeline/spec.ts';
+import { indexAlias, indexName } from '../../pipeline/spec.ts';
 import { createSinks, embedderFor } from '../../workers/build-deps.ts';
 import type { CliContext } from '../context.ts';
 
-/** `ingest search "<query>"`: embeds the query with the pipeline's model and asks one sink for the nearest chunks. */
+/** `ingest search "<query>"`: embeds the query with the pipeline's model and asks one sink's live index version. */
 export async function searchCommand(
   ctx: CliContext,
   query: string,
@@ -18,7 +18,9 @@ export async function searchCommand(
     const sink = sinks.get(name);
     if (!sink) throw new Error(`the pipeline has no sink named ${name}`);
     const vector = await embedder.embedQuery(query);
-    const hits = await sink.search(indexName(ctx.spec), vector, { topK: opts.topK ?? 5, tenant: ctx.spec.tenant });
+    // Readers go through the alias (blue/green); before a pipeline's first write there is none, and nothing to find.
+    const index = (await sink.getAlias(indexAlias(ctx.spec))) ?? indexName(ctx.spec);
+    const hits = await sink.search(index, vector, { topK: opts.topK ?? 5, tenant: ctx.spec.tenant });
     if (opts.json) console.log(JSON.stringify({ query, sink: name, hits }));
     else printHits(hits);
     return hits;

@@ -42,6 +42,35 @@ export interface LedgerQuery {
   after?: string;
 }
 
+export const IndexState = {
+  /** Being filled by ingest runs; readers do not see it. */
+  building: 'building',
+  /** The alias points here. */
+  current: 'current',
+  /** Replaced; kept until retireAfter so readers can be switched back. */
+  retiring: 'retiring',
+  /** Dropped from the sink. */
+  retired: 'retired',
+} as const;
+export type IndexState = (typeof IndexState)[keyof typeof IndexState];
+
+/** One version of one sink's index for one alias (blue/green history). */
+export interface IndexVersionRecord {
+  /** The readers' name (pipeline name). */
+  alias: string;
+  /** Sink name in the pipeline spec. */
+  sink: string;
+  /** Concrete index name (pipeline name and version). */
+  index: string;
+  state: IndexState;
+  /** Chunks the sink held when the version was validated for promotion. */
+  chunks: number | null;
+  promotedAt: string | null;
+  /** When a retiring version may be dropped. */
+  retireAfter: string | null;
+  updatedAt: string;
+}
+
 /** The durable record of what was ingested where. SQLite for the embedded default, PostgreSQL for a fleet. */
 export interface Ledger {
   get(tenant: string, sourceUri: string): Promise<DocumentRecord | undefined>;
@@ -51,6 +80,15 @@ export interface Ledger {
   setSinkState(tenant: string, sourceUri: string, sink: string, state: SinkState): Promise<void>;
   list(query: LedgerQuery): Promise<{ records: DocumentRecord[]; next?: string }>;
   counts(tenant?: string): Promise<Record<DocStatus, number>>;
+  /**
+   * Documents (status ingested or unchanged) recorded at one pipeline stamp, and the sum of their chunk ids, across
+   * tenants: what a complete index of that version holds. One ledger serves one pipeline.
+   */
+  totals(pipelineVersion: string): Promise<{ documents: number; chunks: number }>;
+  /** Every recorded version of an alias, all sinks, in the order first recorded (a replace keeps its place). */
+  listIndexVersions(alias: string): Promise<IndexVersionRecord[]>;
+  /** Inserts or replaces the record for (alias, sink, index). */
+  putIndexVersion(record: IndexVersionRecord): Promise<void>;
   close(): Promise<void>;
 }
 

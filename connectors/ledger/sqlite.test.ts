@@ -47,7 +47,7 @@ describe('SQLite ledger', () => {
           .prepare('SELECT version FROM schema_version')
           .all()
           .map((r) => r.version),
-        [1],
+        [2],
       );
       const indexes = raw.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'documents'").all();
       assert.ok(indexes.some((r) => r.name === 'documents_tenant_status'));

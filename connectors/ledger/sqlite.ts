@@ -3,7 +3,15 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { z } from 'zod';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
-import { DocStatus, type DocumentRecord, type Ledger, type LedgerQuery, type SinkState } from './ledger.ts';
+import {
+  DocStatus,
+  type DocumentRecord,
+  type IndexState,
+  type IndexVersionRecord,
+  type Ledger,
+  type LedgerQuery,
+  type SinkState,
+} from './ledger.ts';
 
 export const SqliteLedgerConfig = z.object({
   /** The database file; several worker processes of one host may share it. */
@@ -35,6 +43,20 @@ const MIGRATIONS: readonly string[] = [
    -- The primary key serves tenant + source prefix; these serve status filters and prefixes across tenants.
    CREATE INDEX documents_tenant_status ON documents (tenant, status, source_uri);
    CREATE INDEX documents_source_uri ON documents (source_uri, tenant);`,
+  // Blue/green index versions; seq keeps the order a version was first recorded in across replaces.
+  `CREATE TABLE index_versions (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     alias TEXT NOT NULL,
+     sink TEXT NOT NULL,
+     index_name TEXT NOT NULL,
+     state TEXT NOT NULL,
+     chunks INTEGER,
+     promoted_at TEXT,
+     retire_after TEXT,
+     updated_at TEXT NOT NULL,
+     UNIQUE (alias, sink, index_name)
+   );
+   CREATE INDEX documents_pipeline_version ON documents (pipeline_version, status);`,
 ];
 
 interface Row {
@@ -48,6 +70,17 @@ interface Row {
   last_error_type: string | null;
   last_error_message: string | null;
   source_version: string | null;
+  updated_at: string;
+}
+
+interface VersionRow {
+  alias: string;
+  sink: string;
+  index_name: string;
+  state: string;
+  chunks: number | null;
+  promoted_at: string | null;
+  retire_after: string | null;
   updated_at: string;
 }
 
@@ -159,6 +192,19 @@ export function createSqliteLedger(config: SqliteLedgerConfig): Ledger {
   const sinksStmt = db.prepare('SELECT sinks FROM documents WHERE tenant = ? AND source_uri = ?');
   const setSinksStmt = db.prepare('UPDATE documents SET sinks = ? WHERE tenant = ? AND source_uri = ?');
   const listStmts = new Map<string, StatementSync>();
+  const totalsStmt = db.prepare(
+    `SELECT count(*) AS documents, coalesce(sum(json_array_length(chunk_ids)), 0) AS chunks FROM documents
+     WHERE pipeline_version = ? AND status IN ('${DocStatus.ingested}', '${DocStatus.unchanged}')`,
+  );
+  const versionsStmt = db.prepare(
+    'SELECT alias, sink, index_name, state, chunks, promoted_at, retire_after, updated_at FROM index_versions WHERE alias = ? ORDER BY seq',
+  );
+  const putVersionStmt = db.prepare(
+    `INSERT INTO index_versions (alias, sink, index_name, state, chunks, promoted_at, retire_after, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (alias, sink, index_name) DO UPDATE SET state = excluded.state, chunks = excluded.chunks,
+       promoted_at = excluded.promoted_at, retire_after = excluded.retire_after, updated_at = excluded.updated_at`,
+  );
   let closed = false;
 
   function run<T>(what: string, fn: () => T): T {
@@ -255,6 +301,34 @@ export function createSqliteLedger(config: SqliteLedgerConfig): Ledger {
         for (const r of rows) if (r.status in out) out[r.status as DocStatus] = r.n;
         return out;
       });
+    },
+
+    async totals(pipelineVersion) {
+      return run('ledger totals', () => {
+        const r = totalsStmt.get(pipelineVersion) as { documents: number; chunks: number };
+        return { documents: r.documents, chunks: r.chunks };
+      });
+    },
+
+    async listIndexVersions(alias) {
+      return run('ledger listIndexVersions', () =>
+        (versionsStmt.all(alias) as unknown as VersionRow[]).map((r) => ({
+          alias: r.alias,
+          sink: r.sink,
+          index: r.index_name,
+          state: r.state as IndexState,
+          chunks: r.chunks,
+          promotedAt: r.promoted_at,
+          retireAfter: r.retire_after,
+          updatedAt: r.updated_at,
+        })),
+      );
+    },
+
+    async putIndexVersion(v: IndexVersionRecord) {
+      run('ledger putIndexVersion', () =>
+        putVersionStmt.run(v.alias, v.sink, v.index, v.state, v.chunks, v.promotedAt, v.retireAfter, v.updatedAt),
+      );
     },
 
     async close() {

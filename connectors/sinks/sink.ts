@@ -43,5 +43,19 @@ export interface Sink {
   /** Ids stored for one document, for reconciliation. */
   idsOfDocument(index: string, tenant: string, sourceUri: string): Promise<string[]>;
   search(index: string, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]>;
+  /*
+   * Index versions (blue/green). An alias is the readers' stable name for the live version of an index: a native
+   * alias where the database has them (Weaviate, Milvus), a stored pointer record where it does not (Chroma, Pinecone).
+   * setAlias creates the alias or moves it in one step, so a reader resolves either the old index or the new one,
+   * never neither. Alias names share the index namespace: an alias may not carry the name of an index.
+   */
+  /** The index the alias points at, or undefined when there is no such alias. */
+  getAlias(alias: string): Promise<string | undefined>;
+  /** Creates the alias or moves it to `index`, which must exist. */
+  setAlias(alias: string, index: string): Promise<void>;
+  /** Removes the alias (not the index); removing a missing alias is a no-op. */
+  deleteAlias(alias: string): Promise<void>;
+  /** Drops an index and everything in it. A missing index is a no-op; an index an alias points at is refused. */
+  dropIndex(index: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DocStatus, type DocumentRecord, type Ledger, type SinkState } from '../../connectors/ledger/ledger.ts';
+import {
+  DocStatus,
+  IndexState,
+  type DocumentRecord,
+  type IndexVersionRecord,
+  type Ledger,
+  type SinkState,
+} from '../../connectors/ledger/ledger.ts';
 import { ConnectorError, FailureType } from '../../connectors/shared/errors.ts';
 
 export interface LedgerFixture {
@@ -229,6 +236,69 @@ export function ledgerContract(name: string, factory: () => Promise<LedgerFixtur
       assert.deepEqual(Object.keys(afterPut).sort(), Object.keys(zero).sort());
       assert.equal(afterPut.unchanged, before.unchanged + 1);
       assert.equal(afterPut.ingested, before.ingested);
+    });
+
+    it('totals counts the documents and chunk ids of one pipeline stamp across tenants, live documents only', async () => {
+      const stamp = `7+${name.replace(/\W/g, '')}${Date.now()}`;
+      assert.deepEqual(await ledger.totals(stamp), { documents: 0, chunks: 0 });
+      const [t1, t2] = [tenant(), tenant()];
+      await ledger.put(record(t1, 'a', { pipelineVersion: stamp, chunkIds: ['1', '2', '3'] }));
+      await ledger.put(record(t2, 'a', { pipelineVersion: stamp, status: DocStatus.unchanged, chunkIds: ['4'] }));
+      await ledger.put(record(t1, 'b', { pipelineVersion: stamp, status: DocStatus.failed, chunkIds: ['5', '6'] }));
+      await ledger.put(record(t1, 'c', { pipelineVersion: stamp, status: DocStatus.deleted, chunkIds: [] }));
+      await ledger.put(record(t1, 'd', { pipelineVersion: `${stamp}x`, chunkIds: ['7'] }));
+      assert.deepEqual(await ledger.totals(stamp), { documents: 2, chunks: 4 });
+    });
+
+    it('index versions: put inserts or replaces per (alias, sink, index); list is per alias in the order first recorded', async () => {
+      const alias = `alias-${tenant()}`;
+      assert.deepEqual(await ledger.listIndexVersions(alias), []);
+      const v1: IndexVersionRecord = {
+        alias,
+        sink: 'chroma',
+        index: `${alias}-v1`,
+        state: IndexState.current,
+        chunks: 12,
+        promotedAt: '2025-01-01T00:00:00.000Z',
+        retireAfter: null,
+        updatedAt: '2025-01-01T00:00:00.000Z',
+      };
+      const v2: IndexVersionRecord = {
+        ...v1,
+        index: `${alias}-v2`,
+        state: IndexState.building,
+        chunks: null,
+        promotedAt: null,
+        updatedAt: '2025-01-02T00:00:00.000Z',
+      };
+      const other: IndexVersionRecord = { ...v1, sink: 'milvus' };
+      await ledger.putIndexVersion(v1);
+      await ledger.putIndexVersion(v2);
+      await ledger.putIndexVersion(other);
+      await ledger.putIndexVersion({ ...v1, alias: `${alias}x` });
+      assert.deepEqual(await ledger.listIndexVersions(alias), [v1, v2, other]);
+
+      const retiring = {
+        ...v1,
+        state: IndexState.retiring,
+        retireAfter: '2025-01-03T00:00:00.000Z',
+        updatedAt: '2025-01-02T00:00:01.000Z',
+      };
+      const live = {
+        ...v2,
+        state: IndexState.current,
+        chunks: 14,
+        promotedAt: '2025-01-02T00:00:01.000Z',
+        updatedAt: '2025-01-02T00:00:01.000Z',
+      };
+      await ledger.putIndexVersion(retiring);
+      await ledger.putIndexVersion(live);
+      const again = await fx.openAnother();
+      try {
+        assert.deepEqual(await again.listIndexVersions(alias), [retiring, live, other]);
+      } finally {
+        await again.close();
+      }
     });
   });
 }

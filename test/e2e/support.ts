@@ -19,7 +19,7 @@ export const s3Access = {
 
 /** A pipeline of its own (name, tenant, bucket, collection, ledger) on the running stack, with in-process workers. */
 export class Harness {
-  readonly spec: PipelineSpec;
+  spec: PipelineSpec;
   readonly dataDir: string;
   readonly bucket: string;
   readonly s3: S3Client;
@@ -83,6 +83,22 @@ export class Harness {
     });
   }
 
+  /**
+   * The next version of the same pipeline (same name, tenant, bucket, ledger and blob folder) with the given changes:
+   * the workers and client restart on the new spec.
+   */
+  async upgrade(overrides: Partial<PipelineSpecInput> = {}): Promise<void> {
+    await this.client?.close();
+    await this.workers?.shutdown();
+    this.spec = validatePipelineSpec({ ...this.spec, version: this.spec.version + 1, ...overrides });
+    await this.startWorkers();
+    this.client = await RaglineClient.connect({
+      address: `127.0.0.1:${stack.ports.temporal}`,
+      namespace: stack.temporalNamespace,
+      spec: this.spec,
+    });
+  }
+
   async put(key: string, body: string | Uint8Array): Promise<void> {
     await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body }));
   }
@@ -91,9 +107,9 @@ export class Harness {
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
 
-  /** Ingests the whole bucket and returns the run's counts. */
-  async ingestAll() {
-    const handle = await this.client.startIngest(`s3://${this.bucket}/`);
+  /** Ingests the whole bucket (or a prefix of it) and returns the run's counts. */
+  async ingestAll(prefix = '') {
+    const handle = await this.client.startIngest(`s3://${this.bucket}/${prefix}`);
     return handle.result();
   }
 

@@ -47,6 +47,10 @@ export function fakeActivities(
     sourceHas: async () => false,
     findRemoved: async () => ({ uris: [] }),
     cleanupWork: async () => undefined,
+    checkIndexVersion: async (input: { sink: string }) => ({ sink: input.sink, count: 3 }),
+    switchIndexAlias: async () => ({ previous: 'old-v1' }),
+    rollbackIndexAlias: async () => ({ rolledBack: true }),
+    retireIndexVersion: async () => ({ dropped: true }),
   };
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries({ ...defaults, ...overrides })) {

@@ -1,0 +1,99 @@
+import { resolve } from 'node:path';
+import { createSqliteLedger } from '../../connectors/ledger/sqlite.ts';
+import type { IndexVersionRecord } from '../../connectors/ledger/ledger.ts';
+import { indexAlias, indexName } from '../../pipeline/spec.ts';
+import { createSinks } from '../../workers/build-deps.ts';
+import type { PromoteState } from '../../workflows/promote.ts';
+import type { CliContext } from '../context.ts';
+
+export interface SinkVersions {
+  sink: string;
+  alias: string;
+  /** The index the alias points at now (read from the sink itself). */
+  live: string | undefined;
+  /** This spec's version. */
+  index: string;
+  count: number;
+  history: IndexVersionRecord[];
+}
+
+/** `ingest versions`: per sink, which index version readers see, and the recorded history of versions. */
+export async function versionsCommand(ctx: CliContext, opts: { json?: boolean }): Promise<SinkVersions[]> {
+  const ledger = createSqliteLedger({ path: resolve(ctx.baseDir, ctx.spec.ledger.path) });
+  const sinks = await createSinks(ctx.spec);
+  try {
+    const alias = indexAlias(ctx.spec);
+    const index = indexName(ctx.spec);
+    const history = await ledger.listIndexVersions(alias);
+    const out: SinkVersions[] = [];
+    for (const [name, sink] of sinks) {
+      const live = await sink.getAlias(alias);
+      const count = await sink.count(index, { tenant: ctx.spec.tenant }).catch(() => 0);
+      out.push({ sink: name, alias, live, index, count, history: history.filter((h) => h.sink === name) });
+    }
+    if (opts.json) console.log(JSON.stringify({ alias, versions: out }));
+    else {
+      for (const v of out) {
+        console.log(
+          `${v.sink}: readers of "${v.alias}" see ${v.live ?? '(no alias yet)'}; this spec writes ${v.index} (${v.count} chunks)`,
+        );
+        for (const h of v.history) {
+          const extra = h.state === 'retiring' && h.retireAfter ? `, dropped after ${h.retireAfter}` : '';
+          console.log(`  ${h.index.padEnd(32)} ${h.state.padEnd(9)} ${h.chunks ?? '-'} chunks${extra}`);
+        }
+      }
+    }
+    return out;
+  } finally {
+    await ledger.close();
+    await Promise.all([...sinks.values()].map((s) => s.close()));
+  }
+}
+
+/**
+ * `ingest promote`: makes this spec's version the one readers see, in every sink, once it validates against the
+ * ledger. Returns when the aliases have switched; the replaced version is dropped later by the promotion workflow
+ * (on whichever workers run then), unless it is rolled back first.
+ */
+export async function promoteCommand(
+  ctx: CliContext,
+  opts: { retireAfter?: number; force?: boolean; json?: boolean; worker: boolean; wait?: boolean },
+): Promise<PromoteState> {
+  const workers = opts.worker
+    ? await (
+        await import('../../workers/worker.ts')
+      ).startWorkers({
+        spec: ctx.spec,
+        address: ctx.temporal.address,
+        namespace: ctx.temporal.namespace,
+        roles: ['ingest'],
+        s3: ctx.s3,
+        baseDir: ctx.baseDir,
+        bundleCacheDir: ctx.stack.cacheDir,
+        logLevel: 'ERROR',
+      })
+    : undefined;
+  const { RaglineClient } = await import('../../sdk/client.ts');
+  const client = await RaglineClient.connect({ ...ctx.temporal, spec: ctx.spec });
+  try {
+    const handle = await client.promote({
+      retireAfterMs: opts.retireAfter === undefined ? undefined : opts.retireAfter * 60_000,
+      force: opts.force,
+    });
+    const state = opts.wait ? await handle.result() : await handle.switched();
+    if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId, ...state }));
+    else {
+      for (const [sink, s] of Object.entries(state.sinks)) {
+        console.log(`${sink}: readers now see ${indexName(ctx.spec)} (${s.chunks} chunks); replaced ${s.previous ?? 'nothing'}`);
+      }
+      if (state.phase === 'grace')
+        console.log(
+          `the replaced version is dropped after ${state.retireAt} (workflow ${handle.workflowId}; signal rollback to undo)`,
+        );
+    }
+    return state;
+  } finally {
+    await client.close();
+    await workers?.shutdown();
+  }
+}
