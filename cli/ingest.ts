@@ -27,7 +27,8 @@ program
   .option('--wait', 'show progress and return when the run is done')
   .option('--json', 'wait, then print a summary object')
   .option('--no-worker', 'do not run workers in this process (rely on `ingest worker` processes)')
-  .action(async (opts: { source: string; wait?: boolean; json?: boolean; worker: boolean }) => {
+  .option('--promote', 'when done, make this pipeline version the one readers see (blue/green reindex)')
+  .action(async (opts: { source: string; wait?: boolean; json?: boolean; worker: boolean; promote?: boolean }) => {
     const { runCommand } = await import('./commands/run.ts');
     const summary = await runCommand(ctx(), opts);
     if (summary && summary.documents.failed > 0) process.exitCode = 2;

@@ -3,6 +3,7 @@ import { indexName } from '../../pipeline/spec.ts';
 import { RaglineClient } from '../../sdk/client.ts';
 import { createSinks } from '../../workers/build-deps.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
+import type { PromoteState } from '../../workflows/promote.ts';
 import type { SourceCounts } from '../../workflows/types.ts';
 import { normaliseSourceUri, type CliContext } from '../context.ts';
 
@@ -12,18 +13,22 @@ export interface RunOptions {
   json?: boolean;
   /** Run the pipeline's workers inside this process (default) instead of relying on `ingest worker` processes. */
   worker?: boolean;
+  /** After the run, promote this pipeline version (blue/green): validate, then switch readers to it. */
+  promote?: boolean;
 }
 
 export interface RunSummary {
   documents: { ingested: number; unchanged: number; deleted: number; failed: number };
   chunks: number;
   sinks: Record<string, { upserted: number; count: number }>;
+  /** With --promote: the promotion's state once readers switched. */
+  promotion?: PromoteState;
 }
 
 /** `ingest run --source URI`: starts a source run; with --wait/--json follows it to the end. */
 export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<RunSummary | undefined> {
   const sourceUri = normaliseSourceUri(opts.source);
-  const wait = opts.wait || opts.json;
+  const wait = opts.wait || opts.json || opts.promote;
   let workers: RunningWorkers | undefined;
   if (opts.worker !== false && wait) {
     workers = await startWorkers({
@@ -48,6 +53,9 @@ export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<Run
     }
     const counts = await follow(handle, !opts.json);
     const summary = await summarise(ctx, counts);
+    // A run with failed documents still promotes: the failed ones keep no chunks in the new version, and the
+    // completeness check counts only live documents. The operator sees the failures in the summary.
+    if (opts.promote) summary.promotion = await (await client.promote()).switched();
     if (opts.json) console.log(JSON.stringify(summary));
     else printSummary(summary, counts);
     return summary;
@@ -114,4 +122,12 @@ function printSummary(s: RunSummary, counts: SourceCounts): void {
   for (const [name, v] of Object.entries(s.sinks))
     console.log(`sink ${name}: ${v.upserted} upserted, ${v.count} stored for this tenant`);
   if (d.failed > 0) console.log('see why with: ingest status --failed');
+  if (s.promotion) {
+    const replaced = Object.values(s.promotion.sinks).find((v) => v.previous)?.previous;
+    console.log(
+      replaced
+        ? `promoted: readers now see this version; ${replaced} is dropped after ${s.promotion.retireAt} (ingest versions)`
+        : 'promoted: readers see this version',
+    );
+  }
 }
