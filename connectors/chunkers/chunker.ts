@@ -6,6 +6,8 @@ export interface Chunk {
   text: string;
   /** Token count under the chunker's tokenizer. */
   tokens: number;
+  /** Heading path of the section the chunk sits in, outermost first (Markdown-aware chunking only). */
+  headings?: string[];
 }
 
 /**

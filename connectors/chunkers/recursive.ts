@@ -88,6 +88,10 @@ class StreamSplitter {
   private qHead = 0;
   private winTok = 0;
   private index = 0;
+  // Per depth: the first match of the separator at or after memoFrom starts at memoAt (-1: none starts before memoUpto).
+  private readonly memoFrom: number[] = [];
+  private readonly memoAt: number[] = [];
+  private readonly memoUpto: number[] = [];
   readonly out: Chunk[] = [];
 
   constructor(s: Settings) {
@@ -121,9 +125,23 @@ class StreamSplitter {
   /** End of the next separator match within [scanPos, lim), or -1; remembers how far the search got. */
   private find(l: Level, lim: number, avail: number): number {
     const sepLen = l.sep.length;
-    const at = this.buf.indexOf(l.sep, l.scanPos - this.bufStart);
+    const d = l.depth;
+    // The memo keeps a rare separator (say "? ") from being searched for across the whole buffer once per piece.
+    let from = l.scanPos;
+    let at = -1;
+    if (d < this.memoFrom.length && from >= this.memoFrom[d]!) {
+      if (this.memoAt[d]! >= from) at = this.memoAt[d]!;
+      else if (this.memoAt[d]! < 0 && from < this.memoUpto[d]!) from = this.memoUpto[d]!;
+    }
+    if (at < 0) {
+      const i = this.buf.indexOf(l.sep, from - this.bufStart);
+      at = i >= 0 ? this.bufStart + i : -1;
+      this.memoFrom[d] = l.scanPos;
+      this.memoAt[d] = at;
+      this.memoUpto[d] = avail - sepLen + 1;
+    }
     if (at >= 0) {
-      const end = this.bufStart + at + sepLen;
+      const end = at + sepLen;
       return end <= lim ? end : -1;
     }
     l.scanPos = Math.max(l.scanPos, avail - sepLen + 1);
@@ -272,16 +290,11 @@ export function createRecursiveChunker(
         feed(pending.length === 1 ? pending[0]! : pending.join(''));
         pending = [];
         pendingLen = 0;
-        yield* drain(splitter.out);
+        for (const c of splitter.out.splice(0)) yield c;
       }
       if (pendingLen > 0) feed(pending.join(''));
       splitter.finish();
-      yield* drain(splitter.out);
+      for (const c of splitter.out.splice(0)) yield c;
     },
   };
-}
-
-function* drain(out: Chunk[]): Generator<Chunk> {
-  for (const c of out) yield c;
-  out.length = 0;
 }
