@@ -1,4 +1,6 @@
 import { Context } from '@temporalio/activity';
+import { EmbedInputsError } from '../connectors/embedders/hosted.ts';
+import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import type { PipelineRef } from '../workflows/types.ts';
 import type { PipelineDeps } from './deps.ts';
 import { batches, readChunks, type WorkRef } from './work.ts';
@@ -32,7 +34,19 @@ export async function embedChunks(
         : batch.map(() => undefined);
       const missIdx = hits.flatMap((h, i) => (h ? [] : [i]));
       if (missIdx.length > 0) {
-        const fresh = await embedder!.embedDocuments(missIdx.map((i) => batch[i]!.text));
+        const fresh = await embedder!.embedDocuments(missIdx.map((i) => batch[i]!.text)).catch(async (err: unknown) => {
+          if (!(err instanceof EmbedInputsError)) throw err;
+          // The API refused some chunks on their own: keep what the others cost, fail the document naming the chunks.
+          await cache?.putMany(
+            embedder!.identity,
+            missIdx.flatMap((i, k) => (err.vectors[k] ? [{ hash: batch[i]!.hash, vector: err.vectors[k] }] : [])),
+          );
+          const bad = err.failures.map((f) => `chunk ${batch[missIdx[f.index]!]!.i}: ${f.message}`);
+          throw new ConnectorError(
+            FailureType.InvalidInput,
+            `the embedding API refused ${bad.length} chunk(s): ${bad.slice(0, 5).join('; ')}`,
+          );
+        });
         missIdx.forEach((i, k) => (hits[i] = fresh[k]));
         await cache?.putMany(
           embedder!.identity,

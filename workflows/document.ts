@@ -47,11 +47,12 @@ function profile<A extends object>(
 const ingestActivities = (queue: string) =>
   profile<IngestActivities>(queue, { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 8 });
 
-// Rate limits slow a document down, they never fail it: retry for long, honouring the server's Retry-After.
+// Rate limits slow a document down, they never fail it: retry for long (200 attempts at up to 2 minutes apart is
+// about 6.5 hours), honouring the server's Retry-After. Hosted embedders also wait out short limits inside the call.
 const embedActivities = (queue: string) =>
   profile<EmbedActivities>(
     queue,
-    { initialInterval: '2 seconds', maximumInterval: '2 minutes', maximumAttempts: 30 },
+    { initialInterval: '2 seconds', maximumInterval: '2 minutes', maximumAttempts: 200 },
     '60 minutes',
   );
 
