@@ -21,10 +21,17 @@ import { checkVector, fromStored, invalid, toStored } from './records.ts';
 // number of tenants, and Chroma's own tenants/databases are an account-level split, not something to create per
 // customer on the fly. Chroma keeps no dimension it will report, so ensureIndex stores it as collection metadata
 // `{ dims }` and compares it on every later ensureIndex.
+//
+// Index versions: Chroma has no aliases, so an alias is a stored pointer, an empty collection named like the alias
+// whose only metadata is `{ ragline_alias: <index> }`. Moving it is one metadata write (`modify` replaces the
+// metadata whole), so a reader resolves the old index or the new one, never neither; and as aliases and indexes are
+// both collections, one name can never be both. dropIndex lists the collections to find aliases pointing at the index:
+// a setAlias racing a dropIndex of its target can still lose (the orchestration moves aliases long before it drops).
 
 export { ChromaSinkConfig } from './chroma.config.ts';
 
 type Space = 'cosine' | 'ip' | 'l2';
+const ALIAS = 'ragline_alias';
 const SPACE: Record<IndexSpec['metric'], Space> = { cosine: 'cosine', dot: 'ip', l2: 'l2' };
 
 interface Index {
@@ -91,6 +98,10 @@ export function createChromaSink(config: ChromaSinkConfig): Sink {
 
   function adopt(name: string, col: Collection): Index {
     const dims = col.metadata?.dims;
+    const target = col.metadata?.[ALIAS];
+    if (typeof target === 'string') {
+      throw new ConnectorError(FailureType.SinkRejected, `chroma name ${name} is an alias (of index ${target}), not an index`);
+    }
     const space = (col.configuration.hnsw?.space ?? col.configuration.spann?.space ?? 'l2') as Space;
     if (typeof dims !== 'number') {
       throw new ConnectorError(
@@ -122,6 +133,36 @@ export function createChromaSink(config: ChromaSinkConfig): Sink {
       }
     } catch (err) {
       throw mapChromaError(err, `${what} on ${name}`);
+    }
+  }
+
+  /** The collection of that name, or undefined. */
+  async function find(name: string): Promise<Collection | undefined> {
+    return client
+      .getCollection({ name })
+      .catch((err: unknown) => ((err as Error)?.name === 'ChromaNotFoundError' ? undefined : Promise.reject(err)));
+  }
+
+  const aliasOf = (col: Collection | undefined): string | undefined => {
+    const target = col?.metadata?.[ALIAS];
+    return typeof target === 'string' ? target : undefined;
+  };
+
+  /** The aliases pointing at `index`, found by listing every collection (Chroma cannot filter collections by metadata). */
+  async function aliasesOf(index: string): Promise<string[]> {
+    const out: string[] = [];
+    for (let offset = 0; ; offset += c.pageSize) {
+      const cols = await client.listCollections({ limit: c.pageSize, offset });
+      for (const col of cols) if (aliasOf(col) === index) out.push(col.name);
+      if (cols.length < c.pageSize) return out;
+    }
+  }
+
+  async function admin<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw mapChromaError(err, what);
     }
   }
 
@@ -249,6 +290,62 @@ export function createChromaSink(config: ChromaSinkConfig): Sink {
           text: res.documents[0]?.[i] ?? '',
           metadata: fromMetadata(res.metadatas[0]?.[i]),
         }));
+      });
+    },
+
+    async getAlias(alias: string): Promise<string | undefined> {
+      return admin(`getAlias ${alias}`, async () => aliasOf(await find(alias)));
+    },
+
+    async setAlias(alias: string, index: string): Promise<void> {
+      if (alias === index) throw invalid(`setAlias ${alias}: an alias cannot point at an index of its own name`);
+      await admin(`setAlias ${alias} -> ${index}`, async () => {
+        const target = await find(index);
+        if (aliasOf(target) !== undefined) throw invalid(`setAlias ${alias}: ${index} is an alias, not an index`);
+        if (typeof target?.metadata?.dims !== 'number') throw invalid(`setAlias ${alias}: index ${index} does not exist`);
+        const metadata = { [ALIAS]: index };
+        let col = await find(alias);
+        if (!col) {
+          const made = await client.createCollection({ name: alias, embeddingFunction: null, metadata }).then(
+            () => true,
+            // Made by another caller in between: checked and moved below like an existing one.
+            (e: unknown) => ((e as Error)?.name === 'ChromaUniqueError' ? false : Promise.reject(e)),
+          );
+          if (made) return;
+          col = await client.getCollection({ name: alias });
+        }
+        if (aliasOf(col) === undefined) throw invalid(`setAlias ${alias}: ${alias} is the name of an existing index`);
+        if (aliasOf(col) !== index) await col.modify({ metadata });
+      });
+    },
+
+    async deleteAlias(alias: string): Promise<void> {
+      await admin(`deleteAlias ${alias}`, async () => {
+        // Only a pointer collection is deleted: the name of an index is no alias, so there is nothing to remove.
+        if (aliasOf(await find(alias)) === undefined) return;
+        await client.deleteCollection({ name: alias }).catch((e: unknown) => {
+          if ((e as Error)?.name !== 'ChromaNotFoundError') throw e;
+        });
+      });
+    },
+
+    async dropIndex(index: string): Promise<void> {
+      await admin(`dropIndex ${index}`, async () => {
+        indexes.delete(index);
+        const col = await find(index);
+        if (!col) return;
+        const target = aliasOf(col);
+        if (target !== undefined)
+          throw invalid(`dropIndex ${index}: that name is an alias (of ${target}); deleteAlias removes it`);
+        adopt(index, col);
+        indexes.delete(index);
+        const aliases = await aliasesOf(index);
+        if (aliases.length > 0) {
+          throw invalid(`dropIndex ${index}: aliases ${aliases.join(', ')} point at it; move or delete them first`);
+        }
+        await client.deleteCollection({ name: index }).catch((e: unknown) => {
+          if ((e as Error)?.name !== 'ChromaNotFoundError') throw e;
+        });
       });
     },
 

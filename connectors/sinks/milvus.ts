@@ -10,6 +10,11 @@ import { checkVector, fromStored, invalid, rejected, toStored } from './records.
 // still filters on the tenant: a partition holds many tenants. Reads use Strong consistency so they see every write
 // acknowledged before them. The dimension lives in the schema and the metric in the vector index, so ensureIndex
 // checks both; a collection property records which index name made the collection, as several names can map to one.
+//
+// Index versions use Milvus's native aliases (supported by Milvus Lite 3.2.2 too, checked): alterAlias moves an alias in
+// one metadata operation, and reads through an alias name reach the collection it points at. Alias names map to Milvus
+// names like index names do, so two alias names that differ only in characters Milvus does not allow are one alias.
+// Milvus Lite drops a collection that still has aliases (leaving them dangling), so dropIndex checks listAliases first.
 
 export { MilvusSinkConfig } from './milvus.config.ts';
 
@@ -184,6 +189,35 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
     writers.set(collection, tail);
     void tail.then(() => writers.get(collection) === tail && writers.delete(collection));
     return run;
+  }
+
+  /** The index name that made `collection` (its owner property); undefined when there is no such collection. */
+  async function ownerOf(collection: string): Promise<string | undefined> {
+    const desc = await conn().describeCollection({ collection_name: collection });
+    if (desc.status.code === 100 || /not exist|not found/i.test(desc.status.reason)) return undefined;
+    check(desc, `describeCollection ${collection}`);
+    const owner = desc.properties.find((p) => p.key === OWNER)?.value;
+    if (owner === undefined) throw rejected(`milvus collection ${collection} was not created by ensureIndex`);
+    return String(owner);
+  }
+
+  /** The collection an alias names; undefined when there is no such alias. */
+  async function aliasTarget(name: string): Promise<string | undefined> {
+    // The SDK insists on collection_name here though DescribeAlias does not take one; it is not sent.
+    const res = await conn().describeAlias({ alias: name, collection_name: name });
+    if (res.status.code === 100 || /does not exist/i.test(res.status.reason)) return undefined;
+    return check(res, `describeAlias ${name}`).collection;
+  }
+
+  /** Runs an alias or drop operation, mapping its failures like every other call. */
+  async function admin<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const mapped = mapMilvusError(err, what);
+      if (mapped.type === FailureType.Unavailable) dropClient();
+      throw mapped;
+    }
   }
 
   /** The collection's dimension and metric as Milvus reports them; undefined when there is no such collection. */
@@ -408,6 +442,73 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
           text: String(r.text ?? ''),
           metadata: fromRow(r),
         }));
+      });
+    },
+
+    async getAlias(alias: string): Promise<string | undefined> {
+      const name = milvusCollectionName(alias);
+      return admin(`getAlias ${alias}`, async () => {
+        const collection = await aliasTarget(name);
+        if (collection === undefined) return undefined;
+        const owner = await ownerOf(collection);
+        if (owner === undefined) throw rejected(`milvus alias ${name} points at collection ${collection}, which is gone`);
+        return owner;
+      });
+    },
+
+    async setAlias(alias: string, index: string): Promise<void> {
+      const name = milvusCollectionName(alias);
+      const collection = milvusCollectionName(index);
+      if (name === collection) throw invalid(`setAlias ${alias}: an alias cannot point at an index of its own name`);
+      await admin(`setAlias ${alias} -> ${index}`, async () => {
+        if ((await aliasTarget(collection)) !== undefined) throw invalid(`setAlias ${alias}: ${index} is an alias, not an index`);
+        const owner = await ownerOf(collection);
+        if (owner === undefined) throw invalid(`setAlias ${alias}: index ${index} does not exist`);
+        if (owner !== index) throw rejected(`milvus collection ${collection} belongs to index ${owner}, not ${index}`);
+        const current = await aliasTarget(name);
+        if (current === collection) return;
+        if (current === undefined) {
+          const exists = check(await conn().hasCollection({ collection_name: name }), `hasCollection ${name}`).value;
+          if (exists) {
+            throw invalid(`setAlias ${alias}: ${name} is the name of an existing collection`);
+          }
+          const res = await conn().createAlias({ alias: name, collection_name: collection });
+          // Created by another caller in between: move it like an existing one.
+          if (!/already exists/i.test(res.reason)) return void check(res, `createAlias ${name}`);
+        }
+        // alterAlias moves the alias in one step: a reader resolves the old collection or the new one.
+        check(await conn().alterAlias({ alias: name, collection_name: collection }), `alterAlias ${name}`);
+      });
+    },
+
+    async deleteAlias(alias: string): Promise<void> {
+      const name = milvusCollectionName(alias);
+      await admin(`deleteAlias ${alias}`, async () => {
+        // Only an alias is dropped: dropAlias of a collection's name is left to the server's judgement otherwise.
+        if ((await aliasTarget(name)) === undefined) return;
+        check(await conn().dropAlias({ alias: name }), `dropAlias ${name}`);
+      });
+    },
+
+    async dropIndex(index: string): Promise<void> {
+      const collection = milvusCollectionName(index);
+      await admin(`dropIndex ${index}`, async () => {
+        const target = await aliasTarget(collection);
+        if (target !== undefined)
+          throw invalid(`dropIndex ${index}: that name is an alias (of ${target}); deleteAlias removes it`);
+        const owner = await ownerOf(collection);
+        if (owner === undefined) return;
+        if (owner !== index) throw rejected(`milvus collection ${collection} belongs to index ${owner}, not ${index}`);
+        const aliases = check(await conn().listAliases({ collection_name: collection }), `listAliases ${collection}`).aliases;
+        if (aliases.length > 0) {
+          throw invalid(`dropIndex ${index}: aliases ${aliases.join(', ')} point at it; move or delete them first`);
+        }
+        // After this sink's pending writes to the collection, so none of them lands on a dropped one.
+        await serialized(collection, async () => {
+          const res = await conn().dropCollection({ collection_name: collection });
+          if (!/not exist|not found/i.test(res.reason)) check(res, `dropCollection ${collection}`);
+        });
+        indexes.delete(index);
       });
     },
 

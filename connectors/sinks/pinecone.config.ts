@@ -17,6 +17,8 @@ export const PineconeSinkConfig = z.object({
   maxRequestBytes: z.number().int().min(50_000).max(2_000_000).default(2_000_000),
   /** Metadata bytes per record, under the service's 40,960 with room for differences in how it counts. */
   maxMetadataBytes: z.number().int().min(4096).max(40_960).default(40_000),
+  /** Upsert requests in flight at once. */
+  concurrency: z.number().int().min(1).max(32).default(4),
   requestTimeoutMs: z.number().int().min(1).default(30_000),
 });
 export type PineconeSinkConfig = z.input<typeof PineconeSinkConfig>;

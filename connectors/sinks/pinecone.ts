@@ -4,6 +4,7 @@ import { PineconeSinkConfig } from './pinecone.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
 import { checkVector as checkFinite, fromStored, invalid, toStored } from './records.ts';
+import { shortFloat32s } from './pinecone-floats.ts';
 
 // Layout. A Pinecone index has one dimension and one metric, fixed when it is created (control plane, out of scope
 // here), so every IndexSpec lives inside one configured index: ensureIndex creates nothing, it checks the spec against
@@ -24,6 +25,14 @@ import { checkVector as checkFinite, fromStored, invalid, toStored } from './rec
 // locate the whole chunk in its source. The vector was computed from the full text, so the chunk is still found.
 // Rejecting instead would fail the whole document for one oversized chunk.
 //
+// Index versions: Pinecone has no aliases, so the sink keeps a registry, the reserved namespace
+// `${namespacePrefix}.registry` (an (index, tenant) namespace never has '.' right after the prefix, as index names are
+// non-empty and encoded). It holds one record per index that ensureIndex made (`index:<name>`), so an index that is
+// still empty exists too, and one per alias (`alias:<name>`, metadata `index`: its target). Registry records carry a
+// fixed unit vector, as a dense vector cannot be all zeros. Moving an alias is one upsert of its record, so a reader
+// resolves the old index or the new one, never neither; reads of the registry are eventually consistent like any
+// other (a getAlias right after setAlias may still answer the old index for a moment).
+//
 // Writes are eventually consistent: a read right after a write may miss it, and a deleteDocument racing a fresh upsert
 // of the same document can miss the newest chunks (the next reconcile removes them).
 
@@ -39,6 +48,7 @@ const METRIC: Record<IndexSpec['metric'], 'cosine' | 'dotproduct' | 'euclidean'>
 const LIST_PAGE = 100;
 const IDS_PER_REQUEST = 1000;
 const MEMO_LIMIT = 100_000;
+const MAX_ID_LENGTH = 512;
 
 /** A non-2xx answer, thrown by our fetch so its status and Retry-After survive the SDK (whose errors keep neither). */
 class HttpFailure extends Error {
@@ -134,11 +144,9 @@ interface Row {
 function toRow(r: SinkRecord, key: string, metadataBudget: number): Row {
   const { metadata, bytes: metaBytes } = toMetadata(r, metadataBudget);
   const id = `${key}#${r.id}`;
-  // Nine significant digits always read back as the same float32, and print in about half the characters of the
-  // float64 that Array.from(Float32Array) gives: smaller requests, fewer of them, nothing lost.
-  const values = Array.from(r.vector, (x) => Number(x.toPrecision(9)));
+  const { values, jsonLength } = shortFloat32s(r.vector);
   // Exactly as the SDK serializes it: {"id":…,"values":[…],"metadata":{…}} is 29 bytes of punctuation and keys.
-  const bytes = 29 + Buffer.byteLength(JSON.stringify(id)) + JSON.stringify(values).length + metaBytes;
+  const bytes = 29 + Buffer.byteLength(JSON.stringify(id)) + jsonLength + metaBytes;
   return { rec: { id, values, metadata }, bytes };
 }
 
@@ -172,7 +180,17 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
   const memo = new Map<string, { tenant: string; key: string }>();
 
   const enc = (s: string) => encodeURIComponent(s).replaceAll('.', '%2E');
-  const nsBase = (name: string) => `${c.namespacePrefix}${enc(name)}.`;
+  const nsBase = (name: string) => {
+    if (name.length === 0) throw invalid('an index name must not be empty');
+    return `${c.namespacePrefix}${enc(name)}.`;
+  };
+  const registry = `${c.namespacePrefix}.registry`;
+  const regId = (kind: 'index' | 'alias', name: string) => {
+    if (name.length === 0) throw invalid(`an ${kind} name must not be empty`);
+    const id = `${kind}:${enc(name)}`;
+    if (id.length > MAX_ID_LENGTH) throw invalid(`${kind} name ${name} is too long for a Pinecone record id`);
+    return id;
+  };
   const ns = (name: string, tenant: string) => nsBase(name) + enc(tenant);
   const remember = (chunkId: string, tenant: string, key: string) => {
     if (memo.size >= MEMO_LIMIT) memo.delete(memo.keys().next().value!);
@@ -221,6 +239,22 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
   async function deleteRecordIds(namespace: string, ids: string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += IDS_PER_REQUEST)
       await index.deleteMany({ ids: ids.slice(i, i + IDS_PER_REQUEST), namespace });
+  }
+
+  /** The registry records among `ids` that exist now, by id. */
+  async function registered(ids: string[]): Promise<Map<string, RecordMetadata | undefined>> {
+    const res = await index.fetch({ ids, namespace: registry });
+    return new Map(Object.entries(res.records ?? {}).map(([id, r]) => [id, r.metadata]));
+  }
+
+  async function register(id: string, metadata: RecordMetadata): Promise<void> {
+    const values = Array.from({ length: await dimension() }, (_, i) => (i === 0 ? 1 : 0));
+    await index.upsert({ records: [{ id, values, metadata }], namespace: registry });
+  }
+
+  /** An index exists once ensureIndex registered it, or (made before the registry) while it holds records. */
+  async function indexExists(name: string, records: Map<string, unknown>): Promise<boolean> {
+    return records.has(regId('index', name)) || (await namespaceCounts(name)).size > 0;
   }
 
   async function checkControlPlane(): Promise<void> {
@@ -274,6 +308,11 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
           );
         }
         await checkControlPlane();
+        const found = await registered([regId('alias', spec.name), regId('index', spec.name)]);
+        const target = found.get(regId('alias', spec.name))?.index;
+        if (found.has(regId('alias', spec.name)))
+          throw rejected(`${spec.name} is an alias (of index ${String(target)}), not an index`);
+        if (!found.has(regId('index', spec.name))) await register(regId('index', spec.name), { kind: 'index', name: spec.name });
       });
     },
 
@@ -291,8 +330,21 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
           const rows = byNs.get(n) ?? byNs.set(n, new Map()).get(n)!;
           rows.set(r.id, toRow(r, key, c.maxMetadataBytes));
         }
-        const plan = [...byNs].map(([n, rows]) => [n, [...batches(n, [...rows.values()])]] as const);
-        for (const [namespace, parts] of plan) for (const part of parts) await index.upsert({ records: part, namespace });
+        const plan = [...byNs].flatMap(([namespace, rows]) =>
+          [...batches(namespace, [...rows.values()])].map((records) => ({ records, namespace })),
+        );
+        // Requests in flight at once, as Pinecone advises for bulk upserts: the service (or the network) handles one
+        // while the next is serialized. After a failure the others stop taking new ones.
+        let next = 0;
+        const worker = async () => {
+          while (next < plan.length) {
+            await index.upsert(plan[next++]!).catch((err: unknown) => {
+              next = plan.length;
+              throw err;
+            });
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(c.concurrency, plan.length) }, worker));
         for (const r of records) remember(r.id, r.metadata.tenant, docKey(r.metadata.sourceUri));
       });
     },
@@ -365,6 +417,58 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
           }
         }
         return hits.sort((a, b) => b.score - a.score).slice(0, opts.topK);
+      });
+    },
+
+    async getAlias(alias: string): Promise<string | undefined> {
+      return call(`getAlias ${alias}`, async () => {
+        const target = (await registered([regId('alias', alias)])).get(regId('alias', alias))?.index;
+        return typeof target === 'string' ? target : undefined;
+      });
+    },
+
+    async setAlias(alias: string, name: string): Promise<void> {
+      if (alias === name) throw invalid(`setAlias ${alias}: an alias cannot point at an index of its own name`);
+      await call(`setAlias ${alias} -> ${name}`, async () => {
+        const found = await registered([
+          regId('alias', alias),
+          regId('alias', name),
+          regId('index', name),
+          regId('index', alias),
+        ]);
+        if (found.has(regId('alias', name))) throw invalid(`setAlias ${alias}: ${name} is an alias, not an index`);
+        if (!(await indexExists(name, found))) throw invalid(`setAlias ${alias}: index ${name} does not exist`);
+        if (await indexExists(alias, found)) throw invalid(`setAlias ${alias}: ${alias} is the name of an existing index`);
+        if (found.get(regId('alias', alias))?.index === name) return;
+        // One record, overwritten in one write: readers see the old target or the new one.
+        await register(regId('alias', alias), { kind: 'alias', name: alias, index: name });
+      });
+    },
+
+    async deleteAlias(alias: string): Promise<void> {
+      await call(`deleteAlias ${alias}`, async () => {
+        // Deleting an id that is not there is a no-op, so a missing alias needs no look-up first.
+        await index.deleteMany({ ids: [regId('alias', alias)], namespace: registry });
+      });
+    },
+
+    async dropIndex(name: string): Promise<void> {
+      await call(`dropIndex ${name}`, async () => {
+        const target = (await registered([regId('alias', name)])).get(regId('alias', name))?.index;
+        if (target !== undefined)
+          throw invalid(`dropIndex ${name}: that name is an alias (of ${String(target)}); deleteAlias removes it`);
+        const aliasIds = await listIds(registry, 'alias:');
+        const pointing: string[] = [];
+        // Fetch takes its ids in the URL: a list page's worth at a time keeps it short.
+        for (let i = 0; i < aliasIds.length; i += LIST_PAGE) {
+          for (const m of (await registered(aliasIds.slice(i, i + LIST_PAGE))).values())
+            if (m?.index === name) pointing.push(String(m.name));
+        }
+        if (pointing.length > 0) {
+          throw invalid(`dropIndex ${name}: aliases ${pointing.join(', ')} point at it; move or delete them first`);
+        }
+        for (const namespace of (await namespaceCounts(name)).keys()) await index.deleteAll({ namespace });
+        await index.deleteMany({ ids: [regId('index', name)], namespace: registry });
       });
     },
 

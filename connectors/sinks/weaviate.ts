@@ -13,6 +13,11 @@ import { checkVector, fromStored, invalid, rejected, toStored } from './records.
 // Weaviate keeps no vector dimension in the schema (the first vector written fixes it), so ensureIndex writes the
 // dimension, with the index name, into the collection description and checks both on every later ensureIndex; a
 // stored vector could not answer for an empty collection.
+//
+// Index versions use Weaviate's native collection aliases (Weaviate >= 1.32): an alias update moves it in one schema
+// change, and reads through an alias name reach the class it points at. Alias names map to class names like index
+// names do (so 'docs' and 'Docs' are one alias); the alias's target class names its index in its description. Weaviate
+// deletes a class that still has aliases and leaves them dangling, so dropIndex checks for aliases first.
 
 export { WeaviateSinkConfig } from './weaviate.config.ts';
 
@@ -105,6 +110,20 @@ function score(distance: Distance, d: number): number {
   return distance === 'cosine' ? 1 - d : -d;
 }
 
+/** What ensureIndex wrote into a class description: the index name and dimension. */
+function readMeta(description: string | undefined): { index?: unknown; dims?: unknown } | undefined {
+  try {
+    return (JSON.parse(description ?? '') as { ragline?: { index?: unknown; dims?: unknown } }).ragline;
+  } catch {
+    return undefined;
+  }
+}
+
+function ownerOf(description: string | undefined): string | undefined {
+  const index = readMeta(description)?.index;
+  return typeof index === 'string' ? index : undefined;
+}
+
 export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
   const c = WeaviateSinkConfig.parse(config);
   const indexes = new Map<string, Index>();
@@ -140,12 +159,9 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
       throw err;
     });
     if (!cfg) return undefined;
-    let meta: { index?: unknown; dims?: unknown } | undefined;
-    try {
-      meta = (JSON.parse(cfg.description ?? '') as { ragline?: typeof meta }).ragline;
-    } catch {
-      meta = undefined;
-    }
+    // The schema endpoint answers for an alias with the class it points at.
+    if (cfg.name !== className) throw rejected(`weaviate name ${className} is an alias (of ${cfg.name}), not an index`);
+    const meta = readMeta(cfg.description);
     if (typeof meta?.dims !== 'number') throw rejected(`weaviate collection ${className} was not created by ensureIndex`);
     if (meta.index !== name)
       throw rejected(`weaviate collection ${className} belongs to index ${String(meta.index)}, not ${name}`);
@@ -153,6 +169,26 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
     const idx = { col, dims: meta.dims, distance };
     indexes.set(name, idx);
     return idx;
+  }
+
+  const notFound = (err: unknown) => (err as { code?: unknown })?.code === 404;
+
+  /** The class an alias (a class name) points at; undefined when there is no such alias. */
+  async function aliasTarget(aliasClass: string): Promise<string | undefined> {
+    const a = await (
+      await connect()
+    ).alias
+      .get(aliasClass)
+      .catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
+    return a?.collection;
+  }
+
+  async function admin<T>(what: string, fn: (client: WeaviateClient) => Promise<T>): Promise<T> {
+    try {
+      return await fn(await connect());
+    } catch (err) {
+      throw mapWeaviateError(err, what);
+    }
   }
 
   /**
@@ -373,6 +409,77 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
           text: String(o.properties.text ?? ''),
           metadata: fromProps(o.properties),
         }));
+      });
+    },
+
+    async getAlias(alias: string): Promise<string | undefined> {
+      const aliasClass = weaviateClassName(alias);
+      return admin(`getAlias ${alias}`, async (client) => {
+        const target = await aliasTarget(aliasClass);
+        if (target === undefined) return undefined;
+        const cfg = await client.collections
+          .use(target)
+          .config.get()
+          .catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
+        if (!cfg) throw rejected(`weaviate alias ${aliasClass} points at class ${target}, which is gone`);
+        const index = ownerOf(cfg.description);
+        if (index === undefined)
+          throw rejected(`weaviate alias ${aliasClass} points at class ${target}, not made by ensureIndex`);
+        return index;
+      });
+    },
+
+    async setAlias(alias: string, index: string): Promise<void> {
+      const aliasClass = weaviateClassName(alias);
+      const targetClass = weaviateClassName(index);
+      if (aliasClass === targetClass) throw invalid(`setAlias ${alias}: an alias cannot point at an index of its own name`);
+      await admin(`setAlias ${alias} -> ${index}`, async (client) => {
+        if ((await aliasTarget(targetClass)) !== undefined)
+          throw invalid(`setAlias ${alias}: ${index} is an alias, not an index`);
+        if (!(await lookup(index))) throw invalid(`setAlias ${alias}: index ${index} does not exist`);
+        // Weaviate refuses an alias named like a class only with a 500, and `exists` does not see aliases.
+        if (await client.collections.exists(aliasClass)) {
+          throw invalid(`setAlias ${alias}: ${aliasClass} is the class of an existing index`);
+        }
+        const current = await aliasTarget(aliasClass);
+        if (current === targetClass) return;
+        if (current === undefined) {
+          const created = await client.alias.create({ alias: aliasClass, collection: targetClass }).then(
+            () => true,
+            // Created by another caller in between (422 "alias already exists"): move it like an existing one.
+            (err: unknown) =>
+              (err as { code?: unknown })?.code === 422 && /alias already exists/.test(String(err)) ? false : Promise.reject(err),
+          );
+          if (created) return;
+        }
+        // One schema change: a reader resolves the old class or the new one.
+        await client.alias.update({ alias: aliasClass, newTargetCollection: targetClass });
+      });
+    },
+
+    async deleteAlias(alias: string): Promise<void> {
+      const aliasClass = weaviateClassName(alias);
+      await admin(`deleteAlias ${alias}`, (client) =>
+        client.alias.delete(aliasClass).catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err))),
+      );
+    },
+
+    async dropIndex(index: string): Promise<void> {
+      const className = weaviateClassName(index);
+      await admin(`dropIndex ${index}`, async (client) => {
+        const target = await aliasTarget(className);
+        if (target !== undefined)
+          throw invalid(`dropIndex ${index}: that name is an alias (of ${target}); deleteAlias removes it`);
+        indexes.delete(index);
+        if (!(await lookup(index))) return;
+        const aliases = (await client.alias.listAll({ collection: className })) ?? [];
+        if (aliases.length > 0) {
+          throw invalid(
+            `dropIndex ${index}: aliases ${aliases.map((a) => a.alias).join(', ')} point at it; move or delete them first`,
+          );
+        }
+        await client.collections.delete(className);
+        indexes.delete(index);
       });
     },
 

@@ -10,7 +10,7 @@ import { sinkContract, trackIndexes } from './sink.contract.ts';
 
 const KEY = 'pcsk-sink-test';
 
-/** A sink that remembers the index names it was asked for, so cleanup can empty exactly their namespaces. */
+/** A sink that remembers the index names it was asked for, so cleanup can empty exactly their namespaces and records. */
 function trackedSink(config: PineconeSinkConfig): { sink: Sink; cleanup(): Promise<void> } {
   return trackIndexes(createPineconeSink(config), async (made) => {
     const index = new Pinecone({ apiKey: config.apiKey, maxRetries: 0 }).index({ host: config.indexHost });
@@ -19,6 +19,9 @@ function trackedSink(config: PineconeSinkConfig): { sink: Sink; cleanup(): Promi
       if ([...made].some((name) => ns.startsWith(`${config.namespacePrefix ?? ''}${name}.`)))
         await index.deleteAll({ namespace: ns });
     }
+    // The sink's registry records of those indexes (see pinecone.ts); the aliases went first, through the sink.
+    const ids = [...made].map((name) => `index:${encodeURIComponent(name).replaceAll('.', '%2E')}`);
+    if (ids.length > 0) await index.deleteMany({ ids, namespace: `${config.namespacePrefix ?? ''}.registry` });
   });
 }
 

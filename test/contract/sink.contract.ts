@@ -6,7 +6,8 @@ import { eventually, uniqueName } from '../support/stack.ts';
 
 // One behaviour suite for every Sink, written against the interface only. Each case uses its own index, named from
 // lowercase letters and digits so every vector database accepts it; the factory's cleanup drops what the suite made
-// (a factory can wrap ensureIndex to learn the names). Reads that follow writes poll, for sinks that index lazily.
+// (a factory can wrap ensureIndex to learn the names, and setAlias to learn the aliases). Reads that follow writes
+// poll, for sinks that index lazily or are eventually consistent.
 
 export interface SinkUnderTest {
   sink: Sink;
@@ -95,8 +96,8 @@ export function sinkContract(name: string, factory: () => Promise<SinkUnderTest>
       sink = sut.sink;
     });
     after(async () => {
-      await sut?.sink.close();
       await sut?.cleanup();
+      await sut?.sink.close();
     });
 
     it('ensureIndex is idempotent', async () => {
@@ -230,16 +231,127 @@ export function sinkContract(name: string, factory: () => Promise<SinkUnderTest>
       await sink.upsert(s.name, [record(uuid(0), 0)]);
       await settles(() => sink.count(s.name), 1, 'the index still takes its own dimension');
     });
+
+    describe('index versions (aliases)', () => {
+      const alias = () => `${base}a${n++}`;
+      const resolves = (a: string, expected: string | undefined) => settles(() => sink.getAlias(a), expected, `alias ${a}`);
+      /** An index holding one record whose text names the version, visible to reads. */
+      const version = async (label: string): Promise<IndexSpec> => {
+        const s = await fresh();
+        await sink.upsert(s.name, [{ ...record(uuid(0), 0), text: label }, record(uuid(1), 1)]);
+        await settles(() => sink.count(s.name), 2, `count of ${label}`);
+        return s;
+      };
+      const searchThrough = async (a: string) => {
+        const index = await sink.getAlias(a);
+        assert.ok(index, `alias ${a} resolves`);
+        return (await sink.search(index, vec(0), { topK: 1 }))[0]?.text;
+      };
+
+      it('creates, moves and deletes an alias; readers resolve the old index or the new one, never neither', async () => {
+        const a = alias();
+        assert.equal(await sink.getAlias(a), undefined);
+        const blue = await version('blue');
+        const green = await version('green');
+        await sink.setAlias(a, blue.name);
+        await resolves(a, blue.name);
+        await sink.setAlias(a, blue.name);
+        assert.equal(await sink.getAlias(a), blue.name, 'setting the same target again changes nothing');
+        assert.equal(await searchThrough(a), 'blue');
+
+        const reads: (string | undefined)[] = [];
+        let moving = true;
+        const reader = (async () => {
+          while (moving) reads.push(await sink.getAlias(a));
+        })();
+        for (let i = 0; i < 3; i++) {
+          await sink.setAlias(a, green.name);
+          await sink.setAlias(a, blue.name);
+        }
+        await sink.setAlias(a, green.name);
+        moving = false;
+        await reader;
+        assert.ok(reads.length > 0);
+        assert.deepEqual(
+          reads.filter((r) => r !== blue.name && r !== green.name),
+          [],
+          'every read during the moves resolved to one of the two indexes',
+        );
+        await resolves(a, green.name);
+        await settles(() => searchThrough(a), 'green', 'search through the moved alias');
+        assert.equal(await sink.count(green.name), 2);
+
+        await rejectsTyped(sink.dropIndex(green.name), FailureType.InvalidInput);
+        assert.equal(await sink.count(green.name), 2, 'nothing of an aliased index is dropped');
+        assert.equal(await sink.getAlias(a), green.name);
+        await sink.dropIndex(blue.name); // no alias points at it any more
+
+        await sink.deleteAlias(a);
+        await resolves(a, undefined);
+        await sink.deleteAlias(a);
+        assert.equal(await sink.count(green.name), 2, 'deleteAlias leaves the index');
+        await sink.dropIndex(green.name);
+        await sink.dropIndex(green.name);
+        await sink.dropIndex(`${base}never`);
+        for (const s of [blue, green]) {
+          // Dropped means gone: made again under the same name, the index is empty.
+          await sink.ensureIndex(s);
+          await settles(() => sink.count(s.name), 0, `count of ${s.name} made again after its drop`);
+          assert.deepEqual(await sink.search(s.name, vec(0), { topK: 3 }), []);
+        }
+      });
+
+      it('refuses a missing target, an alias as a target, an alias named like an index, and an index named like an alias', async () => {
+        const a = alias();
+        await rejectsTyped(sink.setAlias(a, `${base}missing`), FailureType.InvalidInput);
+        assert.equal(await sink.getAlias(a), undefined);
+        const s = await version('live');
+        const other = await version('other');
+        await rejectsTyped(sink.setAlias(other.name, s.name), FailureType.InvalidInput);
+        await rejectsTyped(sink.setAlias(s.name, s.name), FailureType.InvalidInput);
+        assert.equal(await sink.count(other.name), 2, 'the index named like the alias is untouched');
+        assert.equal(await sink.getAlias(other.name), undefined);
+
+        await sink.setAlias(a, s.name);
+        await resolves(a, s.name);
+        await rejectsTyped(sink.setAlias(alias(), a), FailureType.InvalidInput);
+        await rejectsTyped(sink.ensureIndex({ ...spec(), name: a }), FailureType.SinkRejected);
+        await rejectsTyped(sink.dropIndex(a), FailureType.InvalidInput);
+        assert.equal(await sink.getAlias(a), s.name);
+        assert.equal(await sink.count(s.name), 2);
+      });
+
+      it('points an alias at an index that is still empty', async () => {
+        const a = alias();
+        const s = await fresh();
+        // The index may take a moment to be visible where writes are eventually consistent.
+        await eventually(() => sink.setAlias(a, s.name).then(() => true), 15_000, `setAlias to ${s.name}`);
+        await resolves(a, s.name);
+        assert.deepEqual(await sink.search(s.name, vec(0), { topK: 1 }), []);
+      });
+    });
   });
 }
 
-/** Wraps a sink so a suite knows which indexes it created, and drops them with `drop` afterwards. */
+/**
+ * Wraps a sink so a suite knows which indexes and aliases it created: cleanup deletes the aliases through the sink,
+ * then drops the indexes with `drop`.
+ */
 export function trackIndexes(inner: Sink, drop: (names: Set<string>) => Promise<void>): { sink: Sink; cleanup(): Promise<void> } {
   const made = new Set<string>();
+  const aliases = new Set<string>();
   const sink: Sink = Object.create(inner) as Sink;
   sink.ensureIndex = (spec) => {
     made.add(spec.name);
     return inner.ensureIndex(spec);
   };
-  return { sink, cleanup: () => drop(made) };
+  sink.setAlias = (alias, index) => {
+    aliases.add(alias);
+    return inner.setAlias(alias, index);
+  };
+  const cleanup = async () => {
+    for (const alias of aliases) await inner.deleteAlias(alias).catch(() => undefined);
+    await drop(made);
+  };
+  return { sink, cleanup };
 }
