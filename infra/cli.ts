@@ -17,7 +17,7 @@ function stack(quiet = false): Stack {
 }
 
 export function infraCommand(): Command {
-  const cmd = new Command('infra').description('the local stack: Temporal, Kafka, S3, Weaviate, Milvus, Chroma');
+  const cmd = new Command('infra').description('the local stack: Temporal, Kafka, S3, Weaviate, Milvus, Chroma, PostgreSQL');
 
   cmd
     .command('up')

@@ -20,8 +20,11 @@ export interface StackConfig {
     weaviateGrpc: number;
     milvus: number;
     chroma: number;
+    postgres: number;
   };
   s3: { accessKey: string; secretKey: string; eventTopic: string };
+  /** The local PostgreSQL server's database and login; `runAs` is the OS user it runs as when the stack runs as root. */
+  postgres: { user: string; password: string; database: string; runAs: string };
   temporalNamespace: string;
 }
 
@@ -40,10 +43,24 @@ const EnvSchema = z.object({
   RAGLINE_WEAVIATE_GRPC_PORT: port.default(50051),
   RAGLINE_MILVUS_PORT: port.default(19530),
   RAGLINE_CHROMA_PORT: port.default(8000),
+  RAGLINE_POSTGRES_PORT: port.default(5432),
   RAGLINE_S3_ACCESS_KEY: z.string().min(1).default('ragline'),
   RAGLINE_S3_SECRET_KEY: z.string().min(8).default('ragline-local-secret'),
   RAGLINE_S3_EVENT_TOPIC: z.string().min(1).default('s3-events'),
   RAGLINE_TEMPORAL_NAMESPACE: z.string().min(1).default('ragline'),
+  RAGLINE_POSTGRES_USER: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+    .default('ragline'),
+  RAGLINE_POSTGRES_PASSWORD: z.string().min(8).default('ragline-local-secret'),
+  RAGLINE_POSTGRES_DATABASE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+    .default('ragline'),
+  RAGLINE_POSTGRES_RUN_AS: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
+    .default('ragline'),
 });
 
 export class StackConfigError extends Error {
@@ -73,11 +90,18 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env, repoRoot =
       weaviateGrpc: e.RAGLINE_WEAVIATE_GRPC_PORT,
       milvus: e.RAGLINE_MILVUS_PORT,
       chroma: e.RAGLINE_CHROMA_PORT,
+      postgres: e.RAGLINE_POSTGRES_PORT,
     },
     s3: {
       accessKey: e.RAGLINE_S3_ACCESS_KEY,
       secretKey: e.RAGLINE_S3_SECRET_KEY,
       eventTopic: e.RAGLINE_S3_EVENT_TOPIC,
+    },
+    postgres: {
+      user: e.RAGLINE_POSTGRES_USER,
+      password: e.RAGLINE_POSTGRES_PASSWORD,
+      database: e.RAGLINE_POSTGRES_DATABASE,
+      runAs: e.RAGLINE_POSTGRES_RUN_AS,
     },
     temporalNamespace: e.RAGLINE_TEMPORAL_NAMESPACE,
   };

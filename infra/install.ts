@@ -1,6 +1,16 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, closeSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 export class InstallError extends Error {
@@ -12,7 +22,7 @@ export async function run(
   what: string,
   command: string,
   args: string[],
-  opts: { logFile: string; env?: Record<string, string>; cwd?: string },
+  opts: { logFile: string; env?: Record<string, string>; cwd?: string; uid?: number; gid?: number },
 ): Promise<void> {
   mkdirSync(join(opts.logFile, '..'), { recursive: true });
   const fd = openSync(opts.logFile, 'a');
@@ -20,6 +30,8 @@ export async function run(
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', fd, fd],
+    uid: opts.uid,
+    gid: opts.gid,
   });
   closeSync(fd);
   const code = await new Promise<number>((resolve) => {
@@ -128,4 +140,47 @@ export async function pythonVenv(opts: {
   });
   writeFileSync(join(dir, '.complete'), new Date().toISOString());
   return dir;
+}
+
+/**
+ * Fetches an npm package at a pinned version with `npm pack` (the registry and npm's own cache, never package.json)
+ * and unpacks it into `<cache>/<name>-<version>/package`. The tarball must match `integrity` (the registry's sha512,
+ * pinned here so a republished or tampered tarball is refused). `prepare` runs on the unpacked folder before it is
+ * published by a rename, so an interrupted install is simply redone.
+ */
+export async function npmPackInstall(opts: {
+  cacheDir: string;
+  name: string;
+  spec: string;
+  version: string;
+  integrity: string;
+  prepare?: (dir: string) => Promise<void> | void;
+  log: (line: string) => void;
+}): Promise<string> {
+  const dir = join(opts.cacheDir, `${opts.name}-${opts.version}`);
+  const pkg = join(dir, 'package');
+  if (existsSync(join(dir, '.complete'))) return pkg;
+  const scratch = `${dir}.partial-${process.pid}`;
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(scratch, { recursive: true });
+  opts.log(`installing ${opts.name} ${opts.version} from the npm registry (${opts.spec}@${opts.version})`);
+  const logFile = join(opts.cacheDir, 'logs', `install-${opts.name}.log`);
+  await run(`fetch ${opts.spec}`, 'npm', ['pack', `${opts.spec}@${opts.version}`, '--pack-destination', scratch, '--silent'], {
+    logFile,
+  });
+  const tgz = readdirSync(scratch).find((f) => f.endsWith('.tgz'));
+  if (!tgz) throw new InstallError(`fetch ${opts.spec}: npm pack wrote no tarball (log: ${logFile})`);
+  const [algo, expected] = opts.integrity.split('-', 2) as [string, string];
+  const actual = createHash(algo)
+    .update(readFileSync(join(scratch, tgz)))
+    .digest('base64');
+  if (actual !== expected)
+    throw new InstallError(`fetch ${opts.spec}@${opts.version}: tarball ${algo} ${actual} is not the pinned ${expected}`);
+  await run(`unpack ${opts.spec}`, 'tar', ['-xzf', tgz, '--no-same-owner'], { cwd: scratch, logFile });
+  rmSync(join(scratch, tgz));
+  await opts.prepare?.(join(scratch, 'package'));
+  writeFileSync(join(scratch, '.complete'), new Date().toISOString());
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(scratch, dir);
+  return pkg;
 }

@@ -10,6 +10,11 @@ export interface Launch {
   args: string[];
   env?: Record<string, string>;
   cwd?: string;
+  /** Run as this user (a server that refuses to run as root, when the stack runs as root). */
+  uid?: number;
+  gid?: number;
+  /** The signal that asks for a prompt clean exit (default SIGTERM). */
+  stopSignal?: NodeJS.Signals;
 }
 
 interface PidRecord {
@@ -17,6 +22,7 @@ interface PidRecord {
   /** Executable basename, checked against /proc so a recycled pid is never mistaken for ours. */
   exe: string;
   startedAt: string;
+  stopSignal?: NodeJS.Signals;
 }
 
 export class ServiceStartError extends Error {
@@ -75,6 +81,8 @@ export class Supervisor {
       env: { ...process.env, ...launch.env },
       detached: true,
       stdio: ['ignore', fd, fd],
+      uid: launch.uid,
+      gid: launch.gid,
     });
     closeSync(fd);
     const exited = new Promise<number | null>((resolve) => {
@@ -83,7 +91,12 @@ export class Supervisor {
     });
     child.unref();
     if (child.pid === undefined) throw new ServiceStartError(name, `could not spawn ${launch.command}`, this.logFile(name));
-    const rec: PidRecord = { pid: child.pid, exe: basename(launch.command), startedAt: new Date().toISOString() };
+    const rec: PidRecord = {
+      pid: child.pid,
+      exe: basename(launch.command),
+      startedAt: new Date().toISOString(),
+      ...(launch.stopSignal ? { stopSignal: launch.stopSignal } : {}),
+    };
     writeFileSync(this.pidFile(name), JSON.stringify(rec));
     return { pid: child.pid, exited };
   }
@@ -92,7 +105,7 @@ export class Supervisor {
   async stop(name: string, graceMs = 20_000): Promise<boolean> {
     const pid = this.runningPid(name);
     if (pid === undefined) return false;
-    signalGroup(pid, 'SIGTERM');
+    signalGroup(pid, this.stopSignal(name));
     const deadline = Date.now() + graceMs;
     while (groupAlive(pid) && Date.now() < deadline) await sleep(100);
     if (groupAlive(pid)) {
@@ -101,6 +114,14 @@ export class Supervisor {
     }
     rmSync(this.pidFile(name), { force: true });
     return true;
+  }
+
+  private stopSignal(name: string): NodeJS.Signals {
+    try {
+      return (JSON.parse(readFileSync(this.pidFile(name), 'utf8')) as PidRecord).stopSignal ?? 'SIGTERM';
+    } catch {
+      return 'SIGTERM';
+    }
   }
 
   /** Kills a process group that never became healthy. */

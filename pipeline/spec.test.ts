@@ -41,7 +41,7 @@ test('overlap and duplicate sink names are checked once the shape is right', () 
     () => validatePipelineSpec(base),
     (err: Error) => {
       assert.ok(err instanceof PipelineSpecError);
-      assert.match(err.message, /chunker\.chunkOverlap: must be smaller than chunkSize/);
+      assert.match(err.message, /chunker: chunkOverlap must be smaller than chunkSize/);
       assert.match(err.message, /sinks\.1\.name: duplicate sink name a/);
       return true;
     },

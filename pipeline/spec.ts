@@ -1,18 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ChunkerConfig } from '../connectors/chunkers/index.ts';
+import { checkPostgresConnection, PostgresConnectionFields } from '../connectors/ledger/postgres.config.ts';
 import { ChromaSinkConfig } from '../connectors/sinks/chroma.config.ts';
 import { MilvusSinkConfig } from '../connectors/sinks/milvus.config.ts';
 import { PineconeSinkConfig } from '../connectors/sinks/pinecone.config.ts';
 import { WeaviateSinkConfig } from '../connectors/sinks/weaviate.config.ts';
 
-const ChunkerSpec = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('recursive'),
-    chunkSize: z.number().int().min(16).max(8192).default(256),
-    chunkOverlap: z.number().int().min(0).default(32),
-  }),
-]);
+// Sizes are in tokens of the embedding model's own tokenizer.
+const ChunkerSpec = ChunkerConfig;
 
 const EmbedderSpec = z.discriminatedUnion('kind', [
   z.object({
@@ -57,7 +54,10 @@ const BlobStoreSpec = z.discriminatedUnion('kind', [
 
 const LedgerSpec = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('sqlite'), path: z.string().default('.data/ledger.sqlite') }),
+  // A database every worker of every host shares; the embedding cache lives beside the ledger in the same schema.
+  PostgresConnectionFields.extend({ kind: z.literal('postgres') }).superRefine(checkPostgresConnection),
 ]);
+export type LedgerSpec = z.infer<typeof LedgerSpec>;
 
 /** A pipeline: where documents come from and how they become vectors in which sinks. */
 export const PipelineSpec = z
@@ -127,8 +127,6 @@ export const PipelineSpec = z
       .default({ retireAfterMinutes: 24 * 60 }),
   })
   .superRefine((spec, ctx) => {
-    if (spec.chunker.chunkOverlap >= spec.chunker.chunkSize)
-      ctx.addIssue({ code: 'custom', path: ['chunker', 'chunkOverlap'], message: 'must be smaller than chunkSize' });
     const names = spec.sinks.map((s) => s.name);
     names.forEach((n, i) => {
       if (names.indexOf(n) !== i)

@@ -2,13 +2,16 @@ import { resolve } from 'node:path';
 import type { PipelineDeps } from '../activities/deps.ts';
 import { createLocalDirBlobStore } from '../connectors/blobstore/local-dir.ts';
 import { createS3BlobStore } from '../connectors/blobstore/s3.ts';
-import { createRecursiveChunker } from '../connectors/chunkers/recursive.ts';
+import { createChunker } from '../connectors/chunkers/index.ts';
 import { createLocalOnnxEmbedder, loadTokenCounter } from '../connectors/embedders/local-onnx.ts';
 import { withMicroBatching } from '../connectors/embedders/micro-batcher.ts';
 import { createHashEmbedder } from '../connectors/embedders/hash.ts';
 import type { Embedder } from '../connectors/embedders/embedder.ts';
 import type { TokenCounter } from '../connectors/chunkers/chunker.ts';
+import { createPostgresEmbeddingCache } from '../connectors/ledger/embedding-cache-postgres.ts';
 import { createSqliteEmbeddingCache } from '../connectors/ledger/embedding-cache-sqlite.ts';
+import type { EmbeddingCache, Ledger } from '../connectors/ledger/ledger.ts';
+import { createPostgresLedger } from '../connectors/ledger/postgres.ts';
 import { createSqliteLedger } from '../connectors/ledger/sqlite.ts';
 import type { ChromaSinkConfig } from '../connectors/sinks/chroma.config.ts';
 import type { MilvusSinkConfig } from '../connectors/sinks/milvus.config.ts';
@@ -19,7 +22,7 @@ import type { Sink } from '../connectors/sinks/sink.ts';
 import { createLocalDirSource } from '../connectors/sources/local-dir.ts';
 import { createS3Source } from '../connectors/sources/s3.ts';
 import { ensureModel } from '../scripts/fetch-model.ts';
-import type { PipelineSpec, SinkSpec } from '../pipeline/spec.ts';
+import type { LedgerSpec, PipelineSpec, SinkSpec } from '../pipeline/spec.ts';
 
 /** Credentials and endpoint for S3, read from the environment at the edge (CLI, worker start). */
 export interface S3Access {
@@ -77,6 +80,21 @@ async function createSink(spec: SinkSpec, env: NodeJS.ProcessEnv): Promise<Sink>
   }
 }
 
+/** The ledger a spec names; `at` resolves a relative SQLite path against the spec's folder. */
+export function createLedger(spec: LedgerSpec, at: (p: string) => string = (p) => p): Ledger {
+  if (spec.kind === 'sqlite') return createSqliteLedger({ path: at(spec.path) });
+  const { kind: _kind, ...config } = spec;
+  return createPostgresLedger(config);
+}
+
+/** The embedding cache beside the ledger: a second SQLite file next to it, or a table in the same PostgreSQL schema. */
+export function createEmbeddingCache(spec: LedgerSpec, at: (p: string) => string = (p) => p): EmbeddingCache {
+  if (spec.kind === 'sqlite') return createSqliteEmbeddingCache({ path: at(`${spec.path}.embeddings`) });
+  const { kind: _kind, ...config } = spec;
+  // Lookups are one batch per embed call: a few connections per worker are plenty.
+  return createPostgresEmbeddingCache({ ...config, poolSize: Math.min(config.poolSize, 4) });
+}
+
 /** Builds the connectors one worker process needs. Embed workers load the model; ingest workers only its tokenizer. */
 export async function buildPipelineDeps(
   spec: PipelineSpec,
@@ -90,12 +108,17 @@ export async function buildPipelineDeps(
     spec.blobStore.kind === 'local-dir'
       ? createLocalDirBlobStore({ root: at(spec.blobStore.root) })
       : createS3BlobStore({ ...spec.blobStore, ...opts.s3, forcePathStyle: true });
-  const ledger = createSqliteLedger({ path: at(spec.ledger.path) });
+  const ledger = createLedger(spec.ledger, at);
   const sinks = await createSinks(spec);
-  const chunker = createRecursiveChunker({ chunkSize: spec.chunker.chunkSize, chunkOverlap: spec.chunker.chunkOverlap }, counter);
-  const cache = opts.roles.includes('embed')
-    ? createSqliteEmbeddingCache({ path: at(`${spec.ledger.path}.embeddings`) })
-    : undefined;
+  // Semantic chunking embeds sentences while chunking, so an ingest worker then loads the model too.
+  const chunkEmbedder =
+    spec.chunker.kind === 'semantic' ? (embedder ?? (await embedderFor(spec, ['embed'], at)).embedder) : undefined;
+  const chunker = createChunker(
+    spec.chunker,
+    counter,
+    chunkEmbedder ? { embed: (texts) => chunkEmbedder.embedDocuments(texts), embedderId: chunkEmbedder.identity } : {},
+  );
+  const cache = opts.roles.includes('embed') ? createEmbeddingCache(spec.ledger, at) : undefined;
   return {
     spec,
     sources,
@@ -113,6 +136,7 @@ export async function buildPipelineDeps(
         ledger.close(),
         ...[...sinks.values()].map((s) => s.close()),
         embedder?.close(),
+        chunkEmbedder !== embedder ? chunkEmbedder?.close() : undefined,
         cache?.close(),
       ]);
     },

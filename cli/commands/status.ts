@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
-import { createSqliteLedger } from '../../connectors/ledger/sqlite.ts';
 import type { DocStatus, DocumentRecord } from '../../connectors/ledger/ledger.ts';
+import { createLedger } from '../../workers/build-deps.ts';
 import type { CliContext } from '../context.ts';
 
 /** `ingest status`: per-document state from the ledger, with the reason of each failure. */
 export async function statusCommand(ctx: CliContext, opts: { json?: boolean; failed?: boolean; limit?: number }): Promise<void> {
-  const ledger = createSqliteLedger({ path: resolve(ctx.baseDir, ctx.spec.ledger.path) });
+  const ledger = createLedger(ctx.spec.ledger, (p) => resolve(ctx.baseDir, p));
   try {
     const records: DocumentRecord[] = [];
     let after: string | undefined;

@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
-import { createSqliteLedger } from '../../connectors/ledger/sqlite.ts';
 import type { IndexVersionRecord } from '../../connectors/ledger/ledger.ts';
 import { indexAlias, indexName } from '../../pipeline/spec.ts';
-import { createSinks } from '../../workers/build-deps.ts';
+import { createLedger, createSinks } from '../../workers/build-deps.ts';
 import type { PromoteState } from '../../workflows/promote.ts';
 import type { CliContext } from '../context.ts';
 
@@ -19,7 +18,7 @@ export interface SinkVersions {
 
 /** `ingest versions`: per sink, which index version readers see, and the recorded history of versions. */
 export async function versionsCommand(ctx: CliContext, opts: { json?: boolean }): Promise<SinkVersions[]> {
-  const ledger = createSqliteLedger({ path: resolve(ctx.baseDir, ctx.spec.ledger.path) });
+  const ledger = createLedger(ctx.spec.ledger, (p) => resolve(ctx.baseDir, p));
   const sinks = await createSinks(ctx.spec);
   try {
     const alias = indexAlias(ctx.spec);

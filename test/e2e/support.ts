@@ -2,12 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { createSqliteLedger } from '../../connectors/ledger/sqlite.ts';
 import type { Ledger } from '../../connectors/ledger/ledger.ts';
 import type { Sink } from '../../connectors/sinks/sink.ts';
 import { indexName, validatePipelineSpec, type PipelineSpec, type PipelineSpecInput } from '../../pipeline/spec.ts';
 import { RaglineClient } from '../../sdk/client.ts';
-import { createSinks } from '../../workers/build-deps.ts';
+import { createLedger, createSinks } from '../../workers/build-deps.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 
@@ -48,7 +47,7 @@ export class Harness {
       forcePathStyle: true,
       credentials: { accessKeyId: s3Access.accessKeyId, secretAccessKey: s3Access.secretAccessKey },
     });
-    this.ledger = createSqliteLedger({ path: this.spec.ledger.path });
+    this.ledger = createLedger(this.spec.ledger);
   }
 
   get index(): string {

@@ -1,0 +1,277 @@
+import type pg from 'pg';
+import { ConnectorError, FailureType } from '../shared/errors.ts';
+import {
+  DocStatus,
+  type DocumentRecord,
+  type IndexState,
+  type IndexVersionRecord,
+  type Ledger,
+  type LedgerQuery,
+  type SinkState,
+} from './ledger.ts';
+import { PostgresLedgerConfig } from './postgres.config.ts';
+import { describe, lazyReady, mapPostgresError, migrate, openPool, quoteIdent } from './postgres-db.ts';
+
+export { PostgresLedgerConfig };
+
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+/**
+ * Applied in order, each once (see migrate). Keys are COLLATE "C" so ordering, cursors and prefix ranges are by code
+ * point whatever the database's default collation, as in SQLite. Timestamps stay text: records round-trip exactly.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE {schema}.documents (
+     tenant text COLLATE "C" NOT NULL,
+     source_uri text COLLATE "C" NOT NULL,
+     status text NOT NULL,
+     content_hash text,
+     pipeline_version text,
+     chunk_ids text[] NOT NULL,
+     sinks jsonb NOT NULL,
+     last_error_type text,
+     last_error_message text,
+     source_version text,
+     updated_at text NOT NULL,
+     PRIMARY KEY (tenant, source_uri)
+   );
+   CREATE INDEX documents_tenant_status ON {schema}.documents (tenant, status, source_uri);
+   CREATE INDEX documents_source_uri ON {schema}.documents (source_uri, tenant);
+   CREATE INDEX documents_pipeline_version ON {schema}.documents (pipeline_version, status);
+   -- Blue/green index versions; seq keeps the order a version was first recorded in across replaces.
+   CREATE TABLE {schema}.index_versions (
+     seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     alias text NOT NULL,
+     sink text NOT NULL,
+     index_name text NOT NULL,
+     state text NOT NULL,
+     chunks integer,
+     promoted_at text,
+     retire_after text,
+     updated_at text NOT NULL,
+     UNIQUE (alias, sink, index_name)
+   );`,
+];
+
+interface Row {
+  tenant: string;
+  source_uri: string;
+  status: string;
+  content_hash: string | null;
+  pipeline_version: string | null;
+  chunk_ids: string[];
+  sinks: Record<string, SinkState>;
+  last_error_type: string | null;
+  last_error_message: string | null;
+  source_version: string | null;
+  updated_at: string;
+}
+
+interface VersionRow {
+  alias: string;
+  sink: string;
+  index_name: string;
+  state: string;
+  chunks: number | null;
+  promoted_at: string | null;
+  retire_after: string | null;
+  updated_at: string;
+}
+
+const COLUMNS =
+  'tenant, source_uri, status, content_hash, pipeline_version, chunk_ids, sinks, last_error_type, last_error_message, source_version, updated_at';
+
+function fromRow(r: Row): DocumentRecord {
+  return {
+    tenant: r.tenant,
+    sourceUri: r.source_uri,
+    status: r.status as DocStatus,
+    contentHash: r.content_hash,
+    pipelineVersion: r.pipeline_version,
+    chunkIds: r.chunk_ids,
+    sinks: r.sinks,
+    lastError: r.last_error_type === null ? null : { type: r.last_error_type, message: r.last_error_message ?? '' },
+    sourceVersion: r.source_version,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** The smallest string above every string starting with `prefix` in code point order: a prefix becomes an index range. */
+function prefixUpperBound(prefix: string): string | undefined {
+  const cps = Array.from(prefix);
+  while (cps.length > 0) {
+    const cp = cps.pop()!.codePointAt(0)!;
+    if (cp < 0x10ffff) return cps.join('') + String.fromCodePoint(cp + 1 === 0xd800 ? 0xe000 : cp + 1);
+  }
+  return undefined;
+}
+
+// The same cursor format as the SQLite ledger: base64url of [tenant, sourceUri] of the page's last record.
+function encodeCursor(r: DocumentRecord): string {
+  return Buffer.from(JSON.stringify([r.tenant, r.sourceUri])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') return [v[0], v[1]];
+  } catch {
+    // fall through
+  }
+  throw new ConnectorError(FailureType.InvalidInput, `invalid ledger cursor ${JSON.stringify(cursor)}`);
+}
+
+/** The ledger for a fleet: every worker process of every host shares one PostgreSQL database. */
+export function createPostgresLedger(config: PostgresLedgerConfig): Ledger {
+  const c = PostgresLedgerConfig.parse(config);
+  const where = describe(c);
+  const s = quoteIdent(c.schema);
+  const pool = openPool(c, 'ragline-ledger');
+  const ready = lazyReady(() => migrate(pool, c.schema, 'ledger', MIGRATIONS));
+  let closed = false;
+
+  async function query<R extends pg.QueryResultRow>(
+    what: string,
+    text: string,
+    values: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    if (closed) throw new ConnectorError(FailureType.InvalidInput, `${what}: ledger ${where} is closed`);
+    try {
+      await ready();
+      return await pool.query<R>(text, values);
+    } catch (err) {
+      throw mapPostgresError(err, `${what} (${where})`);
+    }
+  }
+
+  return {
+    async get(tenant, sourceUri) {
+      const { rows } = await query<Row>(
+        'ledger get',
+        `SELECT ${COLUMNS} FROM ${s}.documents WHERE tenant = $1 AND source_uri = $2`,
+        [tenant, sourceUri],
+      );
+      return rows[0] && fromRow(rows[0]);
+    },
+
+    async put(r) {
+      await query(
+        'ledger put',
+        `INSERT INTO ${s}.documents (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11)
+         ON CONFLICT (tenant, source_uri) DO UPDATE SET status = excluded.status, content_hash = excluded.content_hash,
+           pipeline_version = excluded.pipeline_version, chunk_ids = excluded.chunk_ids, sinks = excluded.sinks,
+           last_error_type = excluded.last_error_type, last_error_message = excluded.last_error_message,
+           source_version = excluded.source_version, updated_at = excluded.updated_at`,
+        [
+          r.tenant,
+          r.sourceUri,
+          r.status,
+          r.contentHash,
+          r.pipelineVersion,
+          r.chunkIds,
+          JSON.stringify(r.sinks),
+          r.lastError?.type ?? null,
+          r.lastError?.message ?? null,
+          r.sourceVersion,
+          r.updatedAt,
+        ],
+      );
+    },
+
+    async setSinkState(tenant, sourceUri, sink, state) {
+      // One statement: the row lock serialises writers, and a waiting writer merges into the row as the other left
+      // it (READ COMMITTED re-reads the updated row), so concurrent updates of different sinks all survive.
+      const res = await query(
+        'ledger setSinkState',
+        `UPDATE ${s}.documents SET sinks = sinks || jsonb_build_object($3::text, $4::jsonb) WHERE tenant = $1 AND source_uri = $2`,
+        [tenant, sourceUri, sink, JSON.stringify(state)],
+      );
+      if (res.rowCount === 0) throw new ConnectorError(FailureType.NotFound, `ledger has no document ${tenant}/${sourceUri}`);
+    },
+
+    async list(q: LedgerQuery) {
+      const limit = Math.min(Math.max(Math.trunc(q.limit ?? DEFAULT_PAGE), 1), MAX_PAGE);
+      const conds: string[] = [];
+      const params: unknown[] = [];
+      const param = (v: unknown): string => `$${params.push(v)}`;
+      if (q.tenant !== undefined) conds.push(`tenant = ${param(q.tenant)}`);
+      if (q.status !== undefined) conds.push(`status = ${param(q.status)}`);
+      if (q.sourcePrefix) {
+        conds.push(`source_uri >= ${param(q.sourcePrefix)}`);
+        const upper = prefixUpperBound(q.sourcePrefix);
+        if (upper !== undefined) conds.push(`source_uri < ${param(upper)}`);
+      }
+      if (q.after !== undefined) {
+        const [t, u] = decodeCursor(q.after);
+        conds.push(`(tenant, source_uri) > (${param(t)}, ${param(u)})`);
+      }
+      // One extra row says whether another page exists without a second query.
+      const { rows } = await query<Row>(
+        'ledger list',
+        `SELECT ${COLUMNS} FROM ${s}.documents ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''}
+         ORDER BY tenant, source_uri LIMIT ${param(limit + 1)}`,
+        params,
+      );
+      const records = rows.slice(0, limit).map(fromRow);
+      return rows.length > limit ? { records, next: encodeCursor(records[records.length - 1]!) } : { records };
+    },
+
+    async counts(tenant) {
+      const { rows } = await query<{ status: string; n: string }>(
+        'ledger counts',
+        `SELECT status, count(*) AS n FROM ${s}.documents WHERE $1::text IS NULL OR tenant = $1 GROUP BY status`,
+        [tenant ?? null],
+      );
+      const out = Object.fromEntries(Object.values(DocStatus).map((st) => [st, 0])) as Record<DocStatus, number>;
+      for (const r of rows) if (r.status in out) out[r.status as DocStatus] = Number(r.n);
+      return out;
+    },
+
+    async totals(pipelineVersion) {
+      const { rows } = await query<{ documents: string; chunks: string }>(
+        'ledger totals',
+        `SELECT count(*) AS documents, coalesce(sum(cardinality(chunk_ids)), 0) AS chunks FROM ${s}.documents
+         WHERE pipeline_version = $1 AND status IN ('${DocStatus.ingested}', '${DocStatus.unchanged}')`,
+        [pipelineVersion],
+      );
+      return { documents: Number(rows[0]!.documents), chunks: Number(rows[0]!.chunks) };
+    },
+
+    async listIndexVersions(alias) {
+      const { rows } = await query<VersionRow>(
+        'ledger listIndexVersions',
+        `SELECT alias, sink, index_name, state, chunks, promoted_at, retire_after, updated_at FROM ${s}.index_versions
+         WHERE alias = $1 ORDER BY seq`,
+        [alias],
+      );
+      return rows.map((r) => ({
+        alias: r.alias,
+        sink: r.sink,
+        index: r.index_name,
+        state: r.state as IndexState,
+        chunks: r.chunks,
+        promotedAt: r.promoted_at,
+        retireAfter: r.retire_after,
+        updatedAt: r.updated_at,
+      }));
+    },
+
+    async putIndexVersion(v: IndexVersionRecord) {
+      await query(
+        'ledger putIndexVersion',
+        `INSERT INTO ${s}.index_versions (alias, sink, index_name, state, chunks, promoted_at, retire_after, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (alias, sink, index_name) DO UPDATE SET state = excluded.state, chunks = excluded.chunks,
+           promoted_at = excluded.promoted_at, retire_after = excluded.retire_after, updated_at = excluded.updated_at`,
+        [v.alias, v.sink, v.index, v.state, v.chunks, v.promotedAt, v.retireAfter, v.updatedAt],
+      );
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}
