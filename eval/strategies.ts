@@ -1,0 +1,70 @@
+import type { Chunk, Chunker } from '../connectors/chunkers/chunker.ts';
+import { createRecursiveChunker } from '../connectors/chunkers/recursive.ts';
+import type { LateChunkEmbedder } from '../connectors/embedders/late/late-chunking.ts';
+import { createLocalLateChunkEmbedder } from '../connectors/embedders/late/local.ts';
+import type { LocalOnnxEmbedder } from '../connectors/embedders/local-onnx.ts';
+
+// The chunking strategies the harness compares. Each turns one document into chunk vectors in the query embedder's
+// space. To add one (e.g. Meta-Chunking from connectors/chunkers/meta/), add an entry to STRATEGIES that builds its
+// Chunker and hands it to `independent` (chunks embedded one by one) or `late` (chunks pooled from one pass):
+//
+//   meta: async (ctx) => independent(createMetaChunker({ ... }, ctx.embedder.tokenCounter), ctx.embedder),
+
+export interface StrategyContext {
+  modelDir: string;
+  /** The local model: it embeds the queries, and the chunks of the naive strategies. */
+  embedder: LocalOnnxEmbedder;
+  chunkSize: number;
+  chunkOverlap: number;
+}
+
+export interface Strategy {
+  /** The chunker's spec, for the record. */
+  spec: string;
+  /** Chunk vectors of one document, normalised. */
+  embedDocument(text: string): Promise<Float32Array[]>;
+  close(): Promise<void>;
+}
+
+async function chunksOf(chunker: Chunker, text: string): Promise<Chunk[]> {
+  const out: Chunk[] = [];
+  for await (const c of chunker.chunk(
+    (async function* () {
+      yield text;
+    })(),
+  ))
+    out.push(c);
+  return out;
+}
+
+/** Chunks embedded independently, each without its document: the baseline. */
+export function independent(chunker: Chunker, embedder: LocalOnnxEmbedder): Strategy {
+  return {
+    spec: chunker.spec,
+    async embedDocument(text) {
+      const chunks = await chunksOf(chunker, text);
+      return chunks.length ? embedder.embedDocuments(chunks.map((c) => c.text)) : [];
+    },
+    close: async () => {},
+  };
+}
+
+/** The same boundaries, late-chunked: one pass over the document (macro windows when long), pooled per chunk. */
+export function late(chunker: Chunker, lateEmbedder: LateChunkEmbedder): Strategy {
+  return {
+    spec: `${chunker.spec}+${lateEmbedder.identity}`,
+    async embedDocument(text) {
+      const chunks = await chunksOf(chunker, text);
+      return lateEmbedder.embedChunks(text, chunks);
+    },
+    close: () => lateEmbedder.close(),
+  };
+}
+
+const recursive = (ctx: StrategyContext) =>
+  createRecursiveChunker({ chunkSize: ctx.chunkSize, chunkOverlap: ctx.chunkOverlap }, ctx.embedder.tokenCounter);
+
+export const STRATEGIES: Record<string, (ctx: StrategyContext) => Promise<Strategy>> = {
+  naive: async (ctx) => independent(recursive(ctx), ctx.embedder),
+  late: async (ctx) => late(recursive(ctx), await createLocalLateChunkEmbedder({ modelDir: ctx.modelDir })),
+};
