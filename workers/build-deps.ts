@@ -113,11 +113,16 @@ export async function buildPipelineDeps(
   // Semantic chunking embeds sentences while chunking, so an ingest worker then loads the model too.
   const chunkEmbedder =
     spec.chunker.kind === 'semantic' ? (embedder ?? (await embedderFor(spec, ['embed'], at)).embedder) : undefined;
-  const chunker = createChunker(
-    spec.chunker,
-    counter,
-    chunkEmbedder ? { embed: (texts) => chunkEmbedder.embedDocuments(texts), embedderId: chunkEmbedder.identity } : {},
-  );
+  const scorer =
+    spec.chunker.kind === 'meta-perplexity' || spec.chunker.kind === 'meta-margin'
+      ? await (await import('../connectors/chunkers/meta/scorer.ts')).createPromptScorer(spec.chunker.lm)
+      : undefined;
+  const chunker = createChunker(spec.chunker, counter, {
+    ...(chunkEmbedder
+      ? { embed: (texts: string[]) => chunkEmbedder.embedDocuments(texts), embedderId: chunkEmbedder.identity }
+      : {}),
+    scorer,
+  });
   const cache = opts.roles.includes('embed') ? createEmbeddingCache(spec.ledger, at) : undefined;
   return {
     spec,
@@ -137,6 +142,7 @@ export async function buildPipelineDeps(
         ...[...sinks.values()].map((s) => s.close()),
         embedder?.close(),
         chunkEmbedder !== embedder ? chunkEmbedder?.close() : undefined,
+        scorer?.close(),
         cache?.close(),
       ]);
     },

@@ -7,6 +7,11 @@ import { createMarkdownChunker, MarkdownChunkerConfig } from './markdown.ts';
 import { createRecursiveChunker, RecursiveChunkerConfig } from './recursive.ts';
 import { createSemanticChunker, type EmbedTexts, SemanticChunkerConfig } from './semantic.ts';
 import { createSentenceChunker, SentenceChunkerConfig } from './sentence.ts';
+import type { PromptScorer } from './meta/logprobs.ts';
+import { createMarginChunker, MarginChunkerConfig } from './meta/margin.ts';
+import { createPerplexityChunker, PerplexityChunkerConfig } from './meta/perplexity.ts';
+import { PromptScorerConfig } from './meta/scorer.ts';
+import { createJinaSegmenterChunker, JinaSegmenterConfig } from './remote/jina-segmenter.ts';
 
 /** Which chunker and its parameters; every size is in tokens of the TokenCounter given to createChunker. */
 export const ChunkerConfig = z.discriminatedUnion('kind', [
@@ -15,6 +20,10 @@ export const ChunkerConfig = z.discriminatedUnion('kind', [
   SentenceChunkerConfig.extend({ kind: z.literal('sentence') }),
   MarkdownChunkerConfig.extend({ kind: z.literal('markdown') }),
   SemanticChunkerConfig.extend({ kind: z.literal('semantic') }),
+  // Meta-Chunking: `lm` names the language model that scores prompts (default: SmolLM2-135M on the CPU).
+  PerplexityChunkerConfig.extend({ kind: z.literal('meta-perplexity'), lm: PromptScorerConfig.prefault({ kind: 'local' }) }),
+  MarginChunkerConfig.extend({ kind: z.literal('meta-margin'), lm: PromptScorerConfig.prefault({ kind: 'local' }) }),
+  JinaSegmenterConfig.extend({ kind: z.literal('jina-segmenter') }),
 ]);
 export type ChunkerConfig = z.input<typeof ChunkerConfig>;
 
@@ -23,6 +32,8 @@ export interface ChunkerDeps {
   embed?: EmbedTexts;
   /** The embedder's identity (Embedder.identity): it enters the semantic chunker's spec. */
   embedderId?: string;
+  /** The language model of a Meta-Chunking chunker, built from its `lm` setting (createPromptScorer). */
+  scorer?: PromptScorer;
 }
 
 /** Builds the configured chunker; `tuning` is for tests and benchmarks and never changes the chunks. */
@@ -49,5 +60,15 @@ export function createChunker(
       }
       return createSemanticChunker(c, counter, { embed, embedderId }, tuning);
     }
+    case 'meta-perplexity':
+    case 'meta-margin': {
+      if (!deps.scorer)
+        throw new ConnectorError(FailureType.InvalidInput, `${c.kind} chunking needs its language model (deps.scorer)`);
+      return c.kind === 'meta-perplexity'
+        ? createPerplexityChunker(c, deps.scorer, counter)
+        : createMarginChunker(c, deps.scorer, counter);
+    }
+    case 'jina-segmenter':
+      return createJinaSegmenterChunker(c, counter);
   }
 }
