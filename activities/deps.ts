@@ -1,6 +1,7 @@
 import type { BlobStore } from '../connectors/blobstore/blobstore.ts';
 import type { Chunker } from '../connectors/chunkers/chunker.ts';
 import type { Embedder } from '../connectors/embedders/embedder.ts';
+import type { LateChunkEmbedder } from '../connectors/embedders/late/late-chunking.ts';
 import type { EmbeddingCache, Ledger } from '../connectors/ledger/ledger.ts';
 import type { ParseLimits } from '../connectors/parsers/parser.ts';
 import type { Sink } from '../connectors/sinks/sink.ts';
@@ -20,6 +21,8 @@ export interface PipelineDeps {
   /** Present on embed workers only (the ingest worker never loads the model). */
   embedder?: Embedder;
   cache?: EmbeddingCache;
+  /** Present on embed workers of a pipeline with lateChunking. */
+  late?: LateChunkEmbedder;
 }
 
 export function sourceFor(deps: Pick<PipelineDeps, 'sources'>, uri: string): Source {

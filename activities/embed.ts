@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { EmbedInputsError } from '../connectors/embedders/hosted.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
+import { embedLate } from './embed-late.ts';
 import type { PipelineRef } from '../workflows/types.ts';
 import type { PipelineDeps } from './deps.ts';
 import { batches, readChunks, type WorkRef } from './work.ts';
@@ -19,6 +20,10 @@ export async function embedChunks(
   if (!embedder || !work.chunksKey) throw new Error('embedChunks runs on an embed worker, after chunkDocument');
   const ctx = Context.current();
   const vectorsKey = `${work.prefix}/vectors.f32`;
+  if (deps.late && work.textKey) {
+    const r = await embedLate(deps, deps.late, work, vectorsKey);
+    return { work: { ...work, vectorsKey, dims: deps.late.dims, metric: deps.late.metric }, ...r };
+  }
   const batchSize = deps.spec.embedder.batchSize;
   let embedded = 0;
   let cached = 0;

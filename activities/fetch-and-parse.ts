@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { PassThrough, Transform } from 'node:stream';
 import { Context } from '@temporalio/activity';
 import { parseDocument } from '../connectors/parsers/parse.ts';
@@ -60,7 +61,11 @@ export async function fetchAndParse(
     { body, filename: opened.filename, contentType: opened.contentType, size: opened.size },
     deps.limits,
   );
-  const { chunks, tokens } = await writeChunks(deps, { pipeline, sourceUri, key: chunksKey, text: parsed.text });
+  const late = deps.spec.lateChunking;
+  const textKey = late ? `${prefix}/text.txt` : undefined;
+  const text = textKey && late ? keepText(deps, textKey, parsed.text, late.maxChars, opened.filename) : undefined;
+  const { chunks, tokens } = await writeChunks(deps, { pipeline, sourceUri, key: chunksKey, text: text?.pieces ?? parsed.text });
+  await text?.stored;
   await parsed.meta;
   const contentHash = hash.digest('hex');
 
@@ -77,5 +82,44 @@ export async function fetchAndParse(
     await deps.blobs.deletePrefix(`${prefix}/`);
     return { kind: 'unchanged', chunks: prev.chunkIds.length };
   }
-  return { kind: 'parsed', work: { prefix, contentHash, bytes, chunksKey, chunks, tokens }, chunks, tokens };
+  return { kind: 'parsed', work: { prefix, contentHash, bytes, chunksKey, textKey, chunks, tokens }, chunks, tokens };
+}
+
+/**
+ * Passes the text through to the chunker while writing it to `key` (with backpressure), for late chunking. The embed
+ * step holds one document's text whole, so a text over `maxChars` fails the document instead of the worker.
+ */
+function keepText(
+  deps: PipelineDeps,
+  key: string,
+  pieces: AsyncIterable<string>,
+  maxChars: number,
+  filename: string,
+): { pieces: AsyncIterable<string>; stored: Promise<unknown> } {
+  const out = new PassThrough();
+  const stored = deps.blobs.put(key, out);
+  stored.catch(() => undefined);
+  async function* tee(): AsyncGenerator<string> {
+    let chars = 0;
+    let complete = false;
+    try {
+      for await (const piece of pieces) {
+        chars += piece.length;
+        if (chars > maxChars) {
+          throw new ConnectorError(
+            FailureType.DocumentTooLarge,
+            `${filename}: late chunking holds a document whole, and this one has over ${maxChars} characters (lateChunking.maxChars)`,
+          );
+        }
+        if (!out.write(piece)) await once(out, 'drain');
+        yield piece;
+      }
+      complete = true;
+      out.end();
+    } finally {
+      // Stopped early (an error here or in the chunker): the partial text must not be stored as if whole.
+      if (!complete) out.destroy(new Error('text stream stopped before its end'));
+    }
+  }
+  return { pieces: tee(), stored };
 }

@@ -13,6 +13,8 @@ export interface WorkRef {
   bytes: number;
   sourceVersion?: string;
   chunksKey?: string;
+  /** The parsed text, kept only when the pipeline late-chunks (the embed step needs the whole document). */
+  textKey?: string;
   chunks?: number;
   tokens?: number;
   vectorsKey?: string;

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ChunkerConfig } from '../connectors/chunkers/index.ts';
+import { JinaLateConfig } from '../connectors/embedders/late/jina.ts';
+import { TeiLateConfig } from '../connectors/embedders/late/tei.ts';
 import { checkPostgresConnection, PostgresConnectionFields } from '../connectors/ledger/postgres.config.ts';
 import { ChromaSinkConfig } from '../connectors/sinks/chroma.config.ts';
 import { MilvusSinkConfig } from '../connectors/sinks/milvus.config.ts';
@@ -51,6 +53,21 @@ const BlobStoreSpec = z.discriminatedUnion('kind', [
     region: z.string().default('us-east-1'),
   }),
 ]);
+
+// Late chunking embeds each chunk in the context of its whole document (an embedding-time step: the chunker still
+// decides the boundaries). 'local' uses the pipeline's local-onnx model; 'tei' and 'jina' a served model, which must
+// be the same model the embedder uses for queries.
+const LateChunkingSpec = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('local'),
+    windowTokens: z.number().int().min(8).optional(),
+    overlapTokens: z.number().int().min(0).optional(),
+    maxChars: z.number().int().min(1).default(4_000_000),
+  }),
+  TeiLateConfig.extend({ kind: z.literal('tei'), maxChars: z.number().int().min(1).default(4_000_000) }),
+  JinaLateConfig.extend({ kind: z.literal('jina'), maxChars: z.number().int().min(1).default(4_000_000) }),
+]);
+export type LateChunkingSpec = z.infer<typeof LateChunkingSpec>;
 
 const LedgerSpec = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('sqlite'), path: z.string().default('.data/ledger.sqlite') }),
@@ -105,6 +122,7 @@ export const PipelineSpec = z
       }),
     chunker: ChunkerSpec,
     embedder: EmbedderSpec,
+    lateChunking: LateChunkingSpec.optional(),
     sinks: z.array(SinkSpec).min(1),
     blobStore: BlobStoreSpec,
     ledger: LedgerSpec,

@@ -7,6 +7,7 @@ import { createLocalOnnxEmbedder, loadTokenCounter } from '../connectors/embedde
 import { withMicroBatching } from '../connectors/embedders/micro-batcher.ts';
 import { createHashEmbedder } from '../connectors/embedders/hash.ts';
 import type { Embedder } from '../connectors/embedders/embedder.ts';
+import type { LateChunkEmbedder } from '../connectors/embedders/late/late-chunking.ts';
 import type { TokenCounter } from '../connectors/chunkers/chunker.ts';
 import { createPostgresEmbeddingCache } from '../connectors/ledger/embedding-cache-postgres.ts';
 import { createSqliteEmbeddingCache } from '../connectors/ledger/embedding-cache-sqlite.ts';
@@ -55,6 +56,23 @@ export async function embedderFor(
   if (!roles.includes('embed')) return { counter: await loadTokenCounter(modelDir) };
   const model = await createLocalOnnxEmbedder({ modelDir, maxBatchTokens: e.maxBatchTokens });
   return { embedder: withMicroBatching(model, { maxBatchTexts: e.batchSize }), counter: model.tokenCounter };
+}
+
+/** The late-chunking embedder of an embed worker: the pipeline's own local model, or a TEI or Jina server. */
+async function lateEmbedderFor(spec: PipelineSpec, at: (p: string) => string): Promise<LateChunkEmbedder> {
+  const l = spec.lateChunking!;
+  if (l.kind === 'tei') return (await import('../connectors/embedders/late/tei.ts')).createTeiLateChunkEmbedder(l);
+  if (l.kind === 'jina') return (await import('../connectors/embedders/late/jina.ts')).createJinaLateChunkEmbedder(l);
+  const e = spec.embedder;
+  if (e.kind !== 'local-onnx') {
+    throw new ConnectorError(FailureType.InvalidInput, `lateChunking kind local needs the local-onnx embedder, not ${e.kind}`);
+  }
+  const modelDir = e.modelDir ? at(e.modelDir) : await ensureModel();
+  return (await import('../connectors/embedders/late/local.ts')).createLocalLateChunkEmbedder({
+    modelDir,
+    windowTokens: l.windowTokens,
+    overlapTokens: l.overlapTokens,
+  });
 }
 
 /** One client per sink the pipeline names. Each vendor SDK is loaded only when a pipeline uses it (they are heavy). */
@@ -124,6 +142,7 @@ export async function buildPipelineDeps(
     scorer,
   });
   const cache = opts.roles.includes('embed') ? createEmbeddingCache(spec.ledger, at) : undefined;
+  const late = opts.roles.includes('embed') && spec.lateChunking ? await lateEmbedderFor(spec, at) : undefined;
   return {
     spec,
     sources,
@@ -134,6 +153,7 @@ export async function buildPipelineDeps(
     limits: spec.parser,
     embedder,
     cache,
+    late,
     async close() {
       await Promise.allSettled([
         ...sources.map((s) => s.close()),
@@ -143,6 +163,7 @@ export async function buildPipelineDeps(
         embedder?.close(),
         chunkEmbedder !== embedder ? chunkEmbedder?.close() : undefined,
         scorer?.close(),
+        late?.close(),
         cache?.close(),
       ]);
     },
