@@ -3,12 +3,13 @@ import { createRecursiveChunker } from '../connectors/chunkers/recursive.ts';
 import type { LateChunkEmbedder } from '../connectors/embedders/late/late-chunking.ts';
 import { createLocalLateChunkEmbedder } from '../connectors/embedders/late/local.ts';
 import type { LocalOnnxEmbedder } from '../connectors/embedders/local-onnx.ts';
+import { createPerplexityChunker } from '../connectors/chunkers/meta/perplexity.ts';
+import { createPromptScorer } from '../connectors/chunkers/meta/scorer.ts';
 
 // The chunking strategies the harness compares. Each turns one document into chunk vectors in the query embedder's
-// space. To add one (e.g. Meta-Chunking from connectors/chunkers/meta/), add an entry to STRATEGIES that builds its
-// Chunker and hands it to `independent` (chunks embedded one by one) or `late` (chunks pooled from one pass):
-//
-//   meta: async (ctx) => independent(createMetaChunker({ ... }, ctx.embedder.tokenCounter), ctx.embedder),
+// space. To add one, add an entry to STRATEGIES that builds its Chunker and hands it to `independent` (chunks embedded
+// one by one) or `late` (chunks pooled from one pass). `meta` runs a language model on the CPU: slow (tens of tokens
+// per second), so it is not in the default list.
 
 export interface StrategyContext {
   modelDir: string;
@@ -64,7 +65,20 @@ export function late(chunker: Chunker, lateEmbedder: LateChunkEmbedder): Strateg
 const recursive = (ctx: StrategyContext) =>
   createRecursiveChunker({ chunkSize: ctx.chunkSize, chunkOverlap: ctx.chunkOverlap }, ctx.embedder.tokenCounter);
 
+/** Meta-Chunking (perplexity) with SmolLM2-135M on the CPU: boundaries from the language model, chunks embedded alone. */
+async function meta(ctx: StrategyContext): Promise<Strategy> {
+  const scorer = await createPromptScorer({ kind: 'local' });
+  const chunker = createPerplexityChunker(
+    { targetTokens: ctx.chunkSize, maxTokens: Math.max(ctx.chunkSize, 8) * 2 },
+    scorer,
+    ctx.embedder.tokenCounter,
+  );
+  const base = independent(chunker, ctx.embedder);
+  return { ...base, close: () => scorer.close() };
+}
+
 export const STRATEGIES: Record<string, (ctx: StrategyContext) => Promise<Strategy>> = {
   naive: async (ctx) => independent(recursive(ctx), ctx.embedder),
   late: async (ctx) => late(recursive(ctx), await createLocalLateChunkEmbedder({ modelDir: ctx.modelDir })),
+  meta,
 };
