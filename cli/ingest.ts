@@ -110,6 +110,7 @@ program
   .description('run the pipeline workers until SIGINT/SIGTERM (graceful: running activities finish first)')
   .addOption(new Option('--role <role>', 'which worker').choices(['all', 'ingest', 'embed']).default('all'))
   .action(async (opts: { role: 'all' | 'ingest' | 'embed' }) => {
+    (await import('../workers/heap.ts')).execWithWorkerHeap(process.env);
     const c = ctx();
     const roles = opts.role === 'all' ? (['ingest', 'embed'] as const) : ([opts.role] as const);
     const w = await startWorkers({
@@ -139,6 +140,12 @@ for (const [name, args, description] of [
     .argument('[args...]')
     .action(async (rest: string[]) => infraMain(['node', 'infra', ...args, ...rest]));
 }
+
+program
+  .command('models')
+  .description('the embedding model catalog: dims, window, pooling, prefixes, licence, providers')
+  .option('--json', 'print a JSON array with every field')
+  .action(async (opts: { json?: boolean }) => (await import('./commands/models.ts')).modelsCommand(opts));
 
 program
   .command('demo')

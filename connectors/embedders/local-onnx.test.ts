@@ -68,7 +68,7 @@ describe('local-onnx embedder (all-MiniLM-L6-v2 int8)', () => {
     assert.equal(embedder.dims, 384);
     assert.equal(embedder.maxTokens, 256);
     assert.equal(embedder.metric, 'cosine');
-    assert.equal(embedder.identity, 'local-onnx:all-minilm-l6-v2-int8:384:p1');
+    assert.equal(embedder.identity, 'local-onnx:all-minilm-l6-v2-int8:384:pa6ca3cb4');
   });
 
   it('returns unit vectors of the model width', async () => {

@@ -5,6 +5,7 @@ import { Tokenizer } from 'tokenizers';
 import { z } from 'zod';
 import type { TokenCounter } from '../chunkers/chunker.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
+import { embedderIdentity, findModel, formatDocument, formatQuery, promptParts, promptVersion } from './catalog.ts';
 import type { Embedder } from './embedder.ts';
 import { downloadFromHub } from './local-onnx-hub.ts';
 import { type ModelManifest, readManifest } from './model-files.ts';
@@ -20,6 +21,15 @@ export const LocalOnnxConfig = z.object({
   maxBatchTokens: z.number().int().positive().default(8192),
   /** Intra-op threads; 0 leaves onnxruntime's default (one per core). */
   threads: z.number().int().nonnegative().default(0),
+  /**
+   * Let onnxruntime's threads busy-wait between parallel sections and runs. Off by default: on a host shared with
+   * other work (tokenizing, pooling, other workers) the spinning threads take the cores that work needs, and runs of
+   * hundreds of milliseconds gain nothing from the saved wake-ups.
+   */
+  spin: z.boolean().default(false),
+  /** Instruction-tuned models in the catalog only: the query / document task instead of the model's retrieval default. */
+  queryTask: z.string().min(1).optional(),
+  documentTask: z.string().min(1).optional(),
 });
 export type LocalOnnxConfig = z.input<typeof LocalOnnxConfig>;
 
@@ -64,6 +74,68 @@ async function loadTokenizer(
   return { tokenizer, counter: { name: `wordpiece:${manifest.name}`, count: (text) => wordPiece.count(text) } };
 }
 
+/**
+ * Splits inputs, longest first, into runs of at most `maxBatchTokens` padded tokens. Sorting puts similar lengths
+ * together, so padding waste stays small, and each run's first sequence sets its padded length.
+ */
+export function planBatches(lengths: readonly number[], maxBatchTokens: number): { members: number[]; len: number }[] {
+  const order = Array.from(lengths.keys()).sort((a, b) => lengths[b]! - lengths[a]!);
+  const batches: { members: number[]; len: number }[] = [];
+  for (let i = 0; i < order.length;) {
+    const len = lengths[order[i]!]!;
+    const size = Math.min(order.length - i, Math.max(1, Math.floor(maxBatchTokens / Math.max(1, len))));
+    batches.push({ members: order.slice(i, i + size), len });
+    i += size;
+  }
+  return batches;
+}
+
+/**
+ * How the model wants its inputs formatted. A model the catalog knows is formatted by the catalog, and its manifest
+ * must agree with the entry on width and pooling: a folder that disagrees holds another model (or a broken export),
+ * and embedding with it would quietly ruin retrieval. Unknown models use the manifest's own prefixes.
+ */
+function resolveFormats(
+  manifest: ModelManifest,
+  cfg: z.output<typeof LocalOnnxConfig>,
+): { query: (t: string) => string; document: (t: string) => string } {
+  const entry = findModel(manifest.hfId);
+  if (!entry) {
+    if (cfg.queryTask || cfg.documentTask) {
+      throw new ConnectorError(FailureType.InvalidInput, `${manifest.hfId} is not in the model catalog: it takes no tasks`);
+    }
+    return { query: (t) => manifest.queryPrefix + t, document: (t) => manifest.documentPrefix + t };
+  }
+  const problems: string[] = [];
+  if (!entry.providers.includes('local-onnx')) problems.push(`the catalog does not list local-onnx among its providers`);
+  if (entry.dims !== manifest.dims) problems.push(`dims ${manifest.dims}, catalog ${entry.dims}`);
+  if (entry.pooling !== manifest.pooling) problems.push(`pooling ${manifest.pooling}, catalog ${entry.pooling}`);
+  for (const side of ['query', 'document'] as const) {
+    const own = side === 'query' ? manifest.queryPrefix : manifest.documentPrefix;
+    const want = promptParts(entry, side, '').prefix;
+    if (own !== '' && own !== want) problems.push(`${side} prefix ${JSON.stringify(own)}, catalog ${JSON.stringify(want)}`);
+  }
+  if (problems.length > 0) {
+    throw new ConnectorError(FailureType.InvalidInput, `model ${manifest.name} (${manifest.hfId}): ${problems.join('; ')}`);
+  }
+  const q = { task: cfg.queryTask };
+  const d = { task: cfg.documentTask };
+  // Checked once here, so a bad task fails at start rather than on the first batch.
+  formatQuery(entry, '', q);
+  formatDocument(entry, '', d);
+  return { query: (t) => formatQuery(entry, t, q), document: (t) => formatDocument(entry, t, d) };
+}
+
+/** The onnxruntime session options the embedder uses; exported so a benchmark can create a session alike. */
+export function onnxSessionOptions(cfg: z.output<typeof LocalOnnxConfig>): Ort.InferenceSession.SessionOptions {
+  return {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    ...(cfg.threads > 0 ? { intraOpNumThreads: cfg.threads } : {}),
+    extra: { session: { intra_op: { allow_spinning: cfg.spin ? '1' : '0' } } },
+  };
+}
+
 /** The model's token counter alone, for processes that chunk but do not embed (no onnxruntime session). */
 export async function loadTokenCounter(modelDir: string): Promise<TokenCounter> {
   return (await loadTokenizer(modelDir, await loadManifest(LocalOnnxConfig.parse({ modelDir })))).counter;
@@ -75,16 +147,13 @@ export async function createLocalOnnxEmbedder(config: LocalOnnxConfig): Promise<
   if (!LITTLE_ENDIAN) throw new ConnectorError(FailureType.Unavailable, 'local-onnx needs a little-endian machine');
   const manifest = await loadManifest(cfg);
   const { dims, maxTokens, pooling, normalize } = manifest;
+  const formats = resolveFormats(manifest, cfg);
 
   const { tokenizer, counter } = await loadTokenizer(cfg.modelDir, manifest);
 
   // Loaded here, not at module load: processes that only count tokens (ingest workers) never map onnxruntime.
   const ort = await import('onnxruntime-node');
-  const session = await ort.InferenceSession.create(join(cfg.modelDir, manifest.onnxFile), {
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    ...(cfg.threads > 0 ? { intraOpNumThreads: cfg.threads } : {}),
-  });
+  const session = await ort.InferenceSession.create(join(cfg.modelDir, manifest.onnxFile), onnxSessionOptions(cfg));
   const unknown = session.inputNames.filter((n) => !KNOWN_INPUTS.has(n));
   if (unknown.length > 0 || !session.inputNames.includes('input_ids')) {
     await session.release();
@@ -148,40 +217,42 @@ export async function createLocalOnnxEmbedder(config: LocalOnnxConfig): Promise<
     return vectors;
   }
 
-  async function embed(texts: string[], prefix: string): Promise<Float32Array[]> {
+  async function embed(texts: string[], format: (t: string) => string): Promise<Float32Array[]> {
     if (closed) throw new Error('local-onnx embedder is closed');
     if (texts.length === 0) return [];
     for (const t of texts) {
       if (typeof t !== 'string') throw new ConnectorError(FailureType.InvalidInput, 'texts to embed must be strings');
     }
-    const encodings = await tokenizer.encodeBatch(prefix ? texts.map((t) => prefix + t) : texts);
+    const encodings = await tokenizer.encodeBatch(texts.map(format));
     const seqs = encodings.map((e) => e.getIds());
-    // Longest first, so each batch's first sequence sets its padded length; batches then hold similar lengths.
-    const order = Array.from(seqs.keys()).sort((a, b) => seqs[b]!.length - seqs[a]!.length);
     const result = new Array<Float32Array>(texts.length);
-    for (let i = 0; i < order.length;) {
-      const len = seqs[order[i]!]!.length;
-      const size = Math.min(order.length - i, Math.max(1, Math.floor(cfg.maxBatchTokens / len)));
-      const members = order.slice(i, i + size);
+    for (const { members, len } of planBatches(
+      seqs.map((s) => s.length),
+      cfg.maxBatchTokens,
+    )) {
       const vectors = await runBatch(
         members.map((k) => seqs[k]!),
         len,
       );
-      for (let j = 0; j < size; j++) result[members[j]!] = vectors[j]!;
-      i += size;
+      for (let j = 0; j < members.length; j++) result[members[j]!] = vectors[j]!;
     }
     return result;
   }
 
   return {
-    identity: `local-onnx:${manifest.name}:${dims}:p1`,
+    identity: embedderIdentity({
+      provider: 'local-onnx',
+      model: manifest.name,
+      dims,
+      promptVersion: promptVersion(formats.query, formats.document),
+    }),
     dims,
     metric: 'cosine',
     maxTokens,
     tokenCounter: counter,
     countTokens: (text) => counter.count(text),
-    embedDocuments: (texts) => embed(texts, manifest.documentPrefix),
-    embedQuery: async (text) => (await embed([text], manifest.queryPrefix))[0]!,
+    embedDocuments: (texts) => embed(texts, formats.document),
+    embedQuery: async (text) => (await embed([text], formats.query))[0]!,
     async close() {
       if (closed) return;
       closed = true;
