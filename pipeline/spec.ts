@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ChunkerConfig } from '../connectors/chunkers/index.ts';
+import { CohereConfig } from '../connectors/embedders/cohere.ts';
+import { JinaConfig } from '../connectors/embedders/jina.ts';
 import { JinaLateConfig } from '../connectors/embedders/late/jina.ts';
+import { OpenAICompatibleConfig } from '../connectors/embedders/openai-compatible.ts';
+import { RateLimitsConfig } from '../connectors/embedders/rate-budget.ts';
+import { TeiConfig } from '../connectors/embedders/tei.ts';
 import { TeiLateConfig } from '../connectors/embedders/late/tei.ts';
 import { checkPostgresConnection, PostgresConnectionFields } from '../connectors/ledger/postgres.config.ts';
 import { ChromaSinkConfig } from '../connectors/sinks/chroma.config.ts';
@@ -12,6 +17,19 @@ import { WeaviateSinkConfig } from '../connectors/sinks/weaviate.config.ts';
 
 // Sizes are in tokens of the embedding model's own tokenizer.
 const ChunkerSpec = ChunkerConfig;
+
+/** What every served or hosted embedder adds to its provider's settings. */
+const hosted = {
+  /** Texts per embed call inside the activity (also the cache lookup batch); the provider splits requests further. */
+  batchSize: z.number().int().min(1).max(4096).default(256),
+  /**
+   * A request and token budget shared by every worker process of a host (a SQLite file beside the ledger): the
+   * provider's rate limit, so workers slow down together instead of collecting 429s.
+   */
+  budget: RateLimitsConfig.extend({ path: z.string().default('.data/rate-budget.sqlite') }).optional(),
+  /** A model-catalog id whose query and document formats (prefixes, instructions) the embedder applies. */
+  catalog: z.string().min(1).optional(),
+};
 
 const EmbedderSpec = z.discriminatedUnion('kind', [
   z.object({
@@ -23,6 +41,12 @@ const EmbedderSpec = z.discriminatedUnion('kind', [
     /** Texts per embed call inside the activity (also the cache lookup batch). */
     batchSize: z.number().int().min(1).max(4096).default(256),
   }),
+  // Served and hosted models. API keys may stay out of the file: workers read OPENAI_API_KEY, COHERE_API_KEY,
+  // JINA_API_KEY, MXBAI_API_KEY or ARK_API_KEY when `apiKey` is absent.
+  OpenAICompatibleConfig.extend({ kind: z.literal('openai-compatible'), ...hosted }),
+  TeiConfig.extend({ kind: z.literal('tei'), ...hosted }),
+  CohereConfig.extend({ kind: z.literal('cohere'), ...hosted, apiKey: z.string().min(1).optional() }),
+  JinaConfig.extend({ kind: z.literal('jina'), ...hosted, apiKey: z.string().min(1).optional() }),
   // For load and memory tests only: no model, no retrieval quality (see connectors/embedders/hash.ts).
   z.object({
     kind: z.literal('hash'),

@@ -23,6 +23,7 @@ import type { Sink } from '../connectors/sinks/sink.ts';
 import { createLocalDirSource } from '../connectors/sources/local-dir.ts';
 import { createS3Source } from '../connectors/sources/s3.ts';
 import { ensureModel } from '../scripts/fetch-model.ts';
+import { hostedEmbedderFor, isHosted } from './hosted-embedder.ts';
 import type { LedgerSpec, PipelineSpec, SinkSpec } from '../pipeline/spec.ts';
 
 /** Credentials and endpoint for S3, read from the environment at the edge (CLI, worker start). */
@@ -46,11 +47,16 @@ export async function embedderFor(
   spec: PipelineSpec,
   roles: WorkerRole[],
   at: (p: string) => string,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ embedder?: Embedder; counter: TokenCounter }> {
   const e = spec.embedder;
   if (e.kind === 'hash') {
     const hash = createHashEmbedder({ dims: e.dims });
     return { embedder: roles.includes('embed') ? hash : undefined, counter: hash.tokenCounter };
+  }
+  if (isHosted(e)) {
+    const { embedder, counter } = await hostedEmbedderFor(e, at, env);
+    return { embedder: roles.includes('embed') ? embedder : undefined, counter };
   }
   const modelDir = e.modelDir ? at(e.modelDir) : await ensureModel();
   if (!roles.includes('embed')) return { counter: await loadTokenCounter(modelDir) };

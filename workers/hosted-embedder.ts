@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import type { TokenCounter } from '../connectors/chunkers/chunker.ts';
+import type { Embedder } from '../connectors/embedders/embedder.ts';
+import type { EmbedFormat, HostedDeps } from '../connectors/embedders/hosted.ts';
+import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
+import type { PipelineSpec } from '../pipeline/spec.ts';
+
+type HostedSpec = Extract<PipelineSpec['embedder'], { kind: 'openai-compatible' | 'tei' | 'cohere' | 'jina' }>;
+
+const KEY_ENV: Record<string, string> = {
+  openai: 'OPENAI_API_KEY',
+  cohere: 'COHERE_API_KEY',
+  jina: 'JINA_API_KEY',
+  mixedbread: 'MXBAI_API_KEY',
+  ark: 'ARK_API_KEY',
+};
+
+export function isHosted(e: PipelineSpec['embedder']): e is HostedSpec {
+  return e.kind === 'openai-compatible' || e.kind === 'tei' || e.kind === 'cohere' || e.kind === 'jina';
+}
+
+/**
+ * A served or hosted embedder from the spec: the API key from the spec or the environment (read here, at the edge),
+ * the catalog's formats, and a rate budget shared by every worker process of the host (one per API, model and key).
+ * Ingest workers build it too, only for its token counter: nothing is sent until an embed call.
+ */
+export async function hostedEmbedderFor(
+  e: HostedSpec,
+  at: (p: string) => string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ embedder: Embedder; counter: TokenCounter }> {
+  const { kind, batchSize: _b, budget: budgetSpec, catalog, ...config } = e;
+  const provider = kind === 'openai-compatible' ? ((e as { provider?: string }).provider ?? 'generic') : kind;
+  const envKey = KEY_ENV[provider];
+  const apiKey = (config as { apiKey?: string }).apiKey ?? (envKey ? env[envKey] : undefined);
+  if (!apiKey && (kind === 'cohere' || kind === 'jina')) {
+    throw new ConnectorError(FailureType.InvalidInput, `embedder ${kind}: set apiKey in the pipeline or ${envKey}`);
+  }
+  const deps: HostedDeps = { format: catalog ? await catalogFormat(catalog, kind === 'cohere' || kind === 'jina') : undefined };
+  if (budgetSpec) {
+    const { createSqliteRateBudget } = await import('../connectors/embedders/rate-budget-sqlite.ts');
+    const { path, ...limits } = budgetSpec;
+    const keyTag = apiKey ? createHash('sha256').update(apiKey).digest('hex').slice(0, 12) : 'nokey';
+    const where = (config as { baseUrl?: string }).baseUrl ?? provider;
+    deps.budget = createSqliteRateBudget({ path: at(path), name: `${provider}:${where}:${config.model}:${keyTag}`, ...limits });
+  }
+  const withKey = { ...config, ...(apiKey ? { apiKey } : {}) };
+  let embedder: Embedder;
+  if (kind === 'openai-compatible') {
+    const m = await import('../connectors/embedders/openai-compatible.ts');
+    embedder = m.createOpenAICompatibleEmbedder(withKey as Parameters<typeof m.createOpenAICompatibleEmbedder>[0], deps);
+  } else if (kind === 'tei') {
+    const m = await import('../connectors/embedders/tei.ts');
+    embedder = m.createTeiEmbedder(withKey as Parameters<typeof m.createTeiEmbedder>[0], deps);
+  } else if (kind === 'cohere') {
+    const m = await import('../connectors/embedders/cohere.ts');
+    embedder = m.createCohereEmbedder(withKey as Parameters<typeof m.createCohereEmbedder>[0], deps);
+  } else {
+    const m = await import('../connectors/embedders/jina.ts');
+    embedder = m.createJinaEmbedder(withKey as Parameters<typeof m.createJinaEmbedder>[0], deps);
+  }
+  return { embedder, counter: { name: `estimate:${embedder.identity}`, count: (t) => embedder.countTokens(t) } };
+}
+
+/**
+ * The catalog entry's query and document formats (prefixes, instructions); their version enters the identity. A
+ * hosted API that takes the task by name (Cohere input_type, Jina task) applies it itself: `hosted` leaves it out.
+ */
+async function catalogFormat(id: string, hosted: boolean): Promise<EmbedFormat> {
+  const { formatDocument, formatQuery, getModel, promptVersion } = await import('../connectors/embedders/catalog.ts');
+  const model = getModel(id);
+  const query = (t: string): string => formatQuery(model, t, { hosted });
+  const document = (t: string): string => formatDocument(model, t, { hosted });
+  return { query, document, version: `${model.id}:${promptVersion(query, document)}` };
+}
