@@ -24,6 +24,7 @@ import { indexName, validatePipelineSpec, type PipelineSpec } from '../pipeline/
 import { makePdf } from '../samples/make-samples.ts';
 import { ensureModel } from '../scripts/fetch-model.ts';
 import { RaglineClient } from '../sdk/client.ts';
+import { workflowBundlePath } from '../workers/bundle.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,6 +38,10 @@ const { values: args } = parseArgs({
     'split-roles': { type: 'boolean' },
     /** Which big documents the memory run ingests: text, pdf or both (default). */
     'big-docs': { type: 'string' },
+    /** Extra Node options for the worker processes (e.g. `--heap-prof`), added to NODE_OPTIONS. */
+    'worker-node-options': { type: 'string' },
+    /** Also print each worker's RSS every few seconds (to stderr), to tell the idle baseline from per-document growth. */
+    trace: { type: 'boolean' },
   },
 });
 const root = join(import.meta.dirname, '..');
@@ -59,18 +64,26 @@ function corpus(n: number): string[] {
   });
 }
 
-function vmHwmMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : 0;
+}
+const vmHwmMb = (pid: number): number => procStatusMb(pid, 'VmHWM');
+
+function workerEnv(): NodeJS.ProcessEnv {
+  const opts = [
+    process.env.NODE_OPTIONS,
+    args['worker-heap-mb'] && `--max-old-space-size=${args['worker-heap-mb']}`,
+    args['worker-node-options'],
+  ].filter(Boolean);
+  return opts.length ? { ...process.env, NODE_OPTIONS: opts.join(' ') } : process.env;
 }
 
 async function startWorker(specFile: string, role = 'all'): Promise<ChildProcess> {
   const child = spawn(process.execPath, [join(root, 'cli', 'ingest.ts'), '--pipeline', specFile, 'worker', '--role', role], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: args['worker-heap-mb']
-      ? { ...process.env, NODE_OPTIONS: `--max-old-space-size=${args['worker-heap-mb']}` }
-      : process.env,
+    env: workerEnv(),
   });
   await new Promise<void>((resolve, reject) => {
     let err = '';
@@ -94,18 +107,27 @@ async function runPipeline(spec: PipelineSpec, specFile: string, docsDir: string
   const workers = args['split-roles']
     ? [await startWorker(specFile, 'ingest'), await startWorker(specFile, 'embed')]
     : [await startWorker(specFile)];
+  // RSS once the worker polls (modules, model, connections): the baseline that per-document growth adds to.
+  const idle = workers.map((w) => procStatusMb(w.pid!, 'VmRSS'));
+  const t0 = performance.now();
+  const trace = args.trace
+    ? setInterval(() => {
+        const rss = workers.map((w) => procStatusMb(w.pid!, 'VmRSS'));
+        console.error(`[rss] t=${((performance.now() - t0) / 1000).toFixed(0)}s ${rss.join(' ')} MB`);
+      }, 3000)
+    : undefined;
   const client = await RaglineClient.connect({
     address: `127.0.0.1:${stack.ports.temporal}`,
     namespace: stack.temporalNamespace,
     spec,
   });
   try {
-    const t0 = performance.now();
     const counts = await (await client.startIngest(new URL(`file://${docsDir}/`).href)).result();
     const seconds = (performance.now() - t0) / 1000;
     const peaks = workers.map((w) => vmHwmMb(w.pid!));
-    return { counts, seconds, peakRss: Math.max(...peaks), peaks };
+    return { counts, seconds, peakRss: Math.max(...peaks), peaks, idle };
   } finally {
+    clearInterval(trace);
     await client.close();
     for (const w of workers) {
       w.kill('SIGTERM');
@@ -151,9 +173,11 @@ async function bigRun(dir: string): Promise<Record<string, unknown>> {
   });
   const specFile = join(dir, 'big-pipeline.json');
   writeFileSync(specFile, JSON.stringify(spec));
-  const { counts, seconds, peakRss, peaks } = await runPipeline(spec, specFile, docsDir);
+  const { counts, seconds, peakRss, peaks, idle } = await runPipeline(spec, specFile, docsDir);
   return {
-    ...(peaks.length > 1 ? { peak_rss_mb_ingest: peaks[0], peak_rss_mb_embed: peaks[1] } : {}),
+    ...(peaks.length > 1
+      ? { peak_rss_mb_ingest: peaks[0], peak_rss_mb_embed: peaks[1], idle_rss_mb_ingest: idle[0], idle_rss_mb_embed: idle[1] }
+      : { idle_rss_mb: idle[0] }),
     run: 'big',
     embedder: 'hash',
     docs: counts.ingested,
@@ -165,8 +189,8 @@ async function bigRun(dir: string): Promise<Record<string, unknown>> {
   };
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'ragline-bench-'));
-try {
+/** The throughput run: the generated corpus through the pipeline with the local model, against embedding alone. */
+async function normalRun(dir: string): Promise<Record<string, unknown>> {
   const docsDir = join(dir, 'docs');
   mkdirSync(docsDir);
   const docs = corpus(Number(args.docs));
@@ -238,7 +262,18 @@ try {
   };
   if (counts.chunks !== texts.length)
     throw new Error(`pipeline wrote ${counts.chunks} chunks, the direct chunking gives ${texts.length}`);
-  console.log(args.json ? JSON.stringify(result) : result);
+  return result;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'ragline-bench-'));
+try {
+  // Built here, once, so no worker bundles with webpack at start (a few hundred MB of peak that is no document's).
+  await workflowBundlePath(stack.cacheDir);
+  // `--docs 0 --big` runs only the memory run.
+  if (Number(args.docs) > 0) {
+    const result = await normalRun(dir);
+    console.log(args.json ? JSON.stringify(result) : result);
+  }
   if (args.big) {
     const big = await bigRun(dir);
     console.log(args.json ? JSON.stringify(big) : big);

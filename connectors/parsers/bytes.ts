@@ -21,11 +21,14 @@ export class ByteSource {
   #headBytes = 0;
   #ended = false;
   #bytesRead = 0;
+  #sizeHint: number | undefined;
 
-  constructor(body: Readable, filename: string, maxBytes: number) {
+  /** `sizeHint`, the size the source declared, lets readAll fill one buffer instead of gathering and copying parts. */
+  constructor(body: Readable, filename: string, maxBytes: number, sizeHint?: number) {
     this.#body = body;
     this.filename = filename;
     this.maxBytes = maxBytes;
+    this.#sizeHint = sizeHint;
     this.#iterator = body[Symbol.asyncIterator]();
   }
 
@@ -64,15 +67,32 @@ export class ByteSource {
     }
   }
 
-  /** The whole object in one buffer, for formats that need random access. Bounded by maxBytes. */
+  /**
+   * The whole object in one buffer of its own (never a view into a shared pool, so it can be transferred), for formats
+   * that need random access. Bounded by maxBytes. With a size hint the bytes land in one buffer as they arrive: the
+   * peak is the object's size, not twice it (parts plus their concatenation).
+   */
   async readAll(): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
+    const hint = this.#sizeHint;
+    let out = new Uint8Array(hint !== undefined && hint <= this.maxBytes ? hint : 0);
+    let parts: Uint8Array[] = [];
     let total = 0;
     for await (const chunk of this.chunks()) {
-      parts.push(chunk);
+      if (total + chunk.length <= out.length) out.set(chunk, total);
+      else parts.push(chunk); // the source sent more than it declared (or declared nothing): gather the rest
       total += chunk.length;
     }
-    return concat(parts, total);
+    if (parts.length > 0) {
+      const gathered = Math.min(out.length, total - parts.reduce((n, p) => n + p.length, 0));
+      parts = [out.subarray(0, gathered), ...parts];
+      out = new Uint8Array(total);
+      let at = 0;
+      for (const p of parts) {
+        out.set(p, at);
+        at += p.length;
+      }
+    }
+    return total === out.length ? out : out.slice(0, total);
   }
 
   /** Stops reading and releases the underlying stream (a no-op once it has ended). */

@@ -51,7 +51,7 @@ export async function parseDocument(input: ParseInput, limits: ParseLimits = DEF
     input.body.destroy();
     throw tooLarge(filename, 'maxBytes', limits.maxBytes, `it is ${input.size} bytes`);
   }
-  const source = new ByteSource(input.body, filename, limits.maxBytes);
+  const source = new ByteSource(input.body, filename, limits.maxBytes, input.size);
   try {
     const { format, extract } = await detect(source, input, limits);
     return stream(extract, format, filename, limits, source);

@@ -30,6 +30,17 @@ describe('pdf', () => {
     assert.equal((await parseAll(broken, 'report.pdf')).text, EXPECTED);
   });
 
+  it('parses more PDFs at once than it runs threads for, and a reader that stops early frees its thread', async () => {
+    const results = await Promise.all(Array.from({ length: 5 }, (_, i) => parseAll(TWO_PAGES, `r${i}.pdf`)));
+    for (const r of results) assert.equal(r.text, EXPECTED);
+    // Over maxChars stops the reader after the first pieces; the next documents still parse.
+    await assert.rejects(
+      parseAll(TWO_PAGES, 'a.pdf', { limits: { maxChars: 30 } }),
+      failure(FailureType.DocumentTooLarge, /maxChars/),
+    );
+    assert.equal((await parseAll(TWO_PAGES, 'b.pdf')).text, EXPECTED);
+  });
+
   it('skips blank pages without adding separators for them', async () => {
     const { text, meta } = await parseAll(buildPdf([['one'], [], ['three']]), 'gaps.pdf');
     assert.equal(text, 'one\n\nthree');
