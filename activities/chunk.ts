@@ -34,6 +34,7 @@ export async function writeChunks(
         hash: sha256Hex(c.text),
         text: c.text,
       };
+      if (c.headings && c.headings.length > 0) line.headings = c.headings;
       chunks++;
       tokens += c.tokens;
       if (chunks % 1000 === 0) ctx.heartbeat({ chunks });

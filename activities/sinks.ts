@@ -71,6 +71,7 @@ export async function upsertToSink(
           end: c.end,
           contentHash: work.contentHash,
           pipelineVersion: String(pipeline.version),
+          ...(c.headings && c.headings.length > 0 ? { headingPath: c.headings } : {}),
         },
       });
       if (batch.length === UPSERT_BATCH) await flush();

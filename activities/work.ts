@@ -33,6 +33,8 @@ export interface ChunkLine {
   /** sha256 of the chunk text: the embedding cache key. */
   hash: string;
   text: string;
+  /** Heading path of the chunk's section, outermost first; left out when the chunker gives none (or an empty one). */
+  headings?: string[];
 }
 
 /** Streams the chunks file line by line. */

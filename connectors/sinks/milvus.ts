@@ -15,6 +15,12 @@ import { checkVector, fromStored, invalid, rejected, toStored } from './records.
 // one metadata operation, and reads through an alias name reach the collection it points at. Alias names map to Milvus
 // names like index names do, so two alias names that differ only in characters Milvus does not allow are one alias.
 // Milvus Lite drops a collection that still has aliases (leaving them dangling), so dropIndex checks listAliases first.
+//
+// `heading_path` (JSON array text, records.ts) came after the first collections were made. A collection without it
+// stays fully usable: its writes leave the path out and its hits come back without one, so a running pipeline is not
+// broken by the upgrade; a reindex (a new index version) makes a collection that has it. Not added in place: Milvus
+// Lite 3.2.2 answers addCollectionField with an empty status and adds nothing (tried), and a field added to a
+// production Milvus must be nullable, unlike the others.
 
 export { MilvusSinkConfig } from './milvus.config.ts';
 
@@ -25,14 +31,25 @@ const MAX_TOPK = 16_384;
 const MAX_REQUEST_BYTES = 8 << 20;
 
 /** VarChar capacities in bytes; a value over them is refused before anything is written. */
-const MAX_BYTES = { id: 64, text: 65_535, tenant: 256, source_uri: 4096, content_hash: 256, pipeline_version: 256 } as const;
-const TEXT_FIELDS = ['text', 'tenant', 'source_uri', 'content_hash', 'pipeline_version'] as const;
+const MAX_BYTES = {
+  id: 64,
+  text: 65_535,
+  tenant: 256,
+  source_uri: 4096,
+  content_hash: 256,
+  pipeline_version: 256,
+  heading_path: 4096,
+} as const;
+const TEXT_FIELDS = ['text', 'tenant', 'source_uri', 'content_hash', 'pipeline_version', 'heading_path'] as const;
+const HEADING_PATH = 'heading_path';
 const OUTPUT = ['id', ...TEXT_FIELDS, 'chunk_index', 'start', 'end'];
 
 interface Index {
   collection: string;
   dims: number;
   metric: Metric;
+  /** False for a collection made before the heading_path field existed: its rows leave it out. */
+  headingPath: boolean;
 }
 
 type Row = Record<(typeof TEXT_FIELDS)[number] | 'id', string> &
@@ -94,7 +111,7 @@ function check<T extends { status: ResStatus } | ResStatus>(res: T, what: string
   return res;
 }
 
-function toRow(r: SinkRecord, dims: number, what: string): Row {
+function toRow(r: SinkRecord, idx: Pick<Index, 'dims' | 'headingPath'>, what: string): Row {
   const m = r.metadata;
   const row: Row = {
     id: r.id,
@@ -103,8 +120,11 @@ function toRow(r: SinkRecord, dims: number, what: string): Row {
     ...toStored(m),
   };
   if (typeof r.id !== 'string' || r.id.length === 0) throw invalid(`${what}: a record has no id`);
-  checkVector(r.vector, dims, `${what} ${r.id}`);
+  checkVector(r.vector, idx.dims, `${what} ${r.id}`);
+  // A field the collection lacks would fail the whole upsert.
+  if (!idx.headingPath) delete (row as Partial<Row>).heading_path;
   for (const f of ['id', ...TEXT_FIELDS] as const) {
+    if (f === HEADING_PATH && !idx.headingPath) continue;
     const bytes = Buffer.byteLength(String(row[f]), 'utf8');
     if (typeof row[f] !== 'string' || bytes > MAX_BYTES[f]) {
       throw invalid(`${what} ${r.id}: ${f} must be a string of at most ${MAX_BYTES[f]} bytes (it has ${bytes})`);
@@ -135,6 +155,7 @@ function fields(dims: number): FieldType[] {
     varchar('source_uri'),
     varchar('content_hash'),
     varchar('pipeline_version'),
+    varchar(HEADING_PATH),
     { name: 'chunk_index', data_type: DataType.Int64 },
     { name: 'start', data_type: DataType.Int64 },
     { name: 'end', data_type: DataType.Int64 },
@@ -236,7 +257,8 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
     if (idx.status.code !== 700) check(idx, `describeIndex ${collection}`);
     const params = idx.index_descriptions?.[0]?.params ?? [];
     const metric = params.find((p) => p.key === 'metric_type')?.value as Metric | undefined;
-    return { collection, dims, metric };
+    const headingPath = desc.schema.fields.some((f) => f.name === HEADING_PATH);
+    return { collection, dims, metric, headingPath };
   }
 
   async function open(index: string): Promise<Index> {
@@ -300,7 +322,7 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
       if (!/already exists/i.test(res.reason)) check(res, `createIndex ${collection}`);
     }
     check(await conn().loadCollection({ collection_name: collection }), `loadCollection ${collection}`);
-    indexes.set(spec.name, { collection, dims: spec.dims, metric });
+    indexes.set(spec.name, { collection, dims: spec.dims, metric, headingPath: d.headingPath });
   }
 
   return {
@@ -320,15 +342,16 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
 
     async upsert(index: string, records: SinkRecord[]): Promise<void> {
       if (records.length === 0) return;
-      await withIndex(index, 'upsert', async ({ collection, dims }) => {
+      await withIndex(index, 'upsert', async (idx) => {
+        const { collection, dims } = idx;
         // Validate everything first so a bad record leaves nothing of its call written. Repeated ids keep the last.
         const byId = new Map<string, Row>();
-        for (const r of records) byId.set(r.id, toRow(r, dims, `upsert on ${index}:`));
+        for (const r of records) byId.set(r.id, toRow(r, idx, `upsert on ${index}:`));
         const batches: Row[][] = [];
         let batch: Row[] = [];
         let bytes = 0;
         for (const row of byId.values()) {
-          const size = dims * 4 + 64 + TEXT_FIELDS.reduce((n, f) => n + row[f].length * 3, 0);
+          const size = dims * 4 + 64 + TEXT_FIELDS.reduce((n, f) => n + (row[f]?.length ?? 0) * 3, 0);
           if (batch.length > 0 && (batch.length >= c.batchSize || bytes + size > MAX_REQUEST_BYTES)) {
             batches.push(batch);
             batch = [];
@@ -420,7 +443,7 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
         throw invalid(`search on ${index}: topK must be an integer from 0 to ${MAX_TOPK}`);
       }
       if (opts.topK === 0) return [];
-      return withIndex(index, 'search', async ({ collection, dims, metric }) => {
+      return withIndex(index, 'search', async ({ collection, dims, metric, headingPath }) => {
         checkVector(vector, dims, `search on ${index}`);
         const res = check(
           await conn().search({
@@ -428,7 +451,7 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
             data: Array.from(vector),
             limit: opts.topK,
             filter: opts.tenant !== undefined ? `tenant == ${milvusString(opts.tenant)}` : undefined,
-            output_fields: OUTPUT,
+            output_fields: headingPath ? OUTPUT : OUTPUT.filter((f) => f !== HEADING_PATH),
             consistency_level: strong,
             // HNSW returns at most ef candidates.
             params: { ef: Math.max(64, opts.topK) },

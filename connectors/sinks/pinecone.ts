@@ -23,7 +23,8 @@ import { shortFloat32s } from './pinecone-floats.ts';
 // Text is metadata `text`. Metadata is capped at 40 KB per record: a text that would pass it is cut at a character
 // boundary and ends with TRUNCATION_MARKER, `text_length` keeps the full length (UTF-16 units), and `start`/`end` still
 // locate the whole chunk in its source. The vector was computed from the full text, so the chunk is still found.
-// Rejecting instead would fail the whole document for one oversized chunk.
+// Rejecting instead would fail the whole document for one oversized chunk. The other fields, `heading_path`
+// included, are never cut: a record whose metadata passes the cap without its text is refused as InvalidInput.
 //
 // Index versions: Pinecone has no aliases, so the sink keeps a registry, the reserved namespace
 // `${namespacePrefix}.registry` (an (index, tenant) namespace never has '.' right after the prefix, as index names are

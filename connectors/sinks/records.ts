@@ -28,6 +28,29 @@ export interface StoredMetadata {
   end: number;
   content_hash: string;
   pipeline_version: string;
+  /** The heading path as JSON array text (see encodeHeadingPath); '' when the chunk has none. */
+  heading_path: string;
+}
+
+/**
+ * The heading path as one string every database can store: JSON array text, `["Guide","Install"]`. Not a ' > ' join:
+ * headings may contain '>' themselves (`a > b` in code spans, arrows), and JSON reads back exactly whatever they hold.
+ * No path and an empty path are both '' (a string field can't tell them apart, and neither carries information).
+ */
+export function encodeHeadingPath(path: readonly string[] | undefined): string {
+  return path && path.length > 0 ? JSON.stringify(path) : '';
+}
+
+/** The inverse of encodeHeadingPath; anything that is not a JSON array of strings reads as no path. */
+export function decodeHeadingPath(stored: unknown): string[] | undefined {
+  if (typeof stored !== 'string' || stored === '') return undefined;
+  try {
+    const path: unknown = JSON.parse(stored);
+    if (Array.isArray(path) && path.length > 0 && path.every((h) => typeof h === 'string')) return path as string[];
+  } catch {
+    // Written by something else: no path rather than a failed read.
+  }
+  return undefined;
 }
 
 export function toStored(m: ChunkMetadata): StoredMetadata {
@@ -39,12 +62,16 @@ export function toStored(m: ChunkMetadata): StoredMetadata {
     end: m.end,
     content_hash: m.contentHash,
     pipeline_version: m.pipelineVersion,
+    heading_path: encodeHeadingPath(m.headingPath),
   };
 }
 
-/** Reads stored fields back; a field a database dropped comes back empty rather than undefined. */
+/**
+ * Reads stored fields back; a field a database dropped comes back empty rather than undefined, except the heading
+ * path, which is left out when there is none (records from collections made before it existed have none).
+ */
 export function fromStored(r: Partial<Record<keyof StoredMetadata, unknown>>): ChunkMetadata {
-  return {
+  const m: ChunkMetadata = {
     tenant: String(r.tenant ?? ''),
     sourceUri: String(r.source_uri ?? ''),
     chunkIndex: Number(r.chunk_index ?? 0),
@@ -53,4 +80,7 @@ export function fromStored(r: Partial<Record<keyof StoredMetadata, unknown>>): C
     contentHash: String(r.content_hash ?? ''),
     pipelineVersion: String(r.pipeline_version ?? ''),
   };
+  const headingPath = decodeHeadingPath(r.heading_path);
+  if (headingPath) m.headingPath = headingPath;
+  return m;
 }

@@ -7,6 +7,8 @@ export interface ChunkMetadata {
   end: number;
   contentHash: string;
   pipelineVersion: string;
+  /** Headings of the section the chunk sits in, outermost first (Markdown-aware chunking); absent when there are none. */
+  headingPath?: string[];
 }
 
 export interface SinkRecord {

@@ -18,6 +18,11 @@ import { checkVector, fromStored, invalid, rejected, toStored } from './records.
 // change, and reads through an alias name reach the class it points at. Alias names map to class names like index
 // names do (so 'docs' and 'Docs' are one alias); the alias's target class names its index in its description. Weaviate
 // deletes a class that still has aliases and leaves them dangling, so dropIndex checks for aliases first.
+//
+// `heading_path` (JSON array text, records.ts) came later than the other properties. A collection made before it lacks
+// it; ensureIndex and upsert add it (a schema change Weaviate allows on a live class) rather than let auto-schema guess
+// it on the first write with `word` tokenization, or fail where auto-schema is off. Objects written before read back
+// without a path.
 
 export { WeaviateSinkConfig } from './weaviate.config.ts';
 
@@ -30,11 +35,24 @@ type Props = {
   source_uri: string;
   content_hash: string;
   pipeline_version: string;
+  heading_path: string;
   chunk_index: number;
   start: number;
   end: number;
 };
-const PROPS = ['text', 'tenant', 'source_uri', 'content_hash', 'pipeline_version', 'chunk_index', 'start', 'end'] as const;
+const PROPS = [
+  'text',
+  'tenant',
+  'source_uri',
+  'content_hash',
+  'pipeline_version',
+  'heading_path',
+  'chunk_index',
+  'start',
+  'end',
+] as const;
+const HEADING_PATH = 'heading_path';
+const KEYWORD = { dataType: 'text' as const, tokenization: 'field' as const, indexSearchable: false };
 
 interface InsertObject {
   id: string;
@@ -46,6 +64,8 @@ interface Index {
   col: Collection<Props>;
   dims: number;
   distance: Distance;
+  /** False for a collection made before the heading_path property existed (until it is added). */
+  headingPath: boolean;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -166,7 +186,8 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
     if (meta.index !== name)
       throw rejected(`weaviate collection ${className} belongs to index ${String(meta.index)}, not ${name}`);
     const distance = (cfg.vectorizers.default?.indexConfig.distance ?? 'cosine') as Distance;
-    const idx = { col, dims: meta.dims, distance };
+    const headingPath = cfg.properties.some((p) => p.name === HEADING_PATH);
+    const idx = { col, dims: meta.dims, distance, headingPath };
     indexes.set(name, idx);
     return idx;
   }
@@ -204,8 +225,18 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
     return idx;
   }
 
+  /** Adds heading_path to a collection made before it existed; one racing another worker's add adopts theirs. */
+  async function addHeadingPath(name: string, idx: Index): Promise<Index> {
+    if (idx.headingPath) return idx;
+    await idx.col.config.addProperty({ name: HEADING_PATH, ...KEYWORD }).catch(async (err: unknown) => {
+      if (!(await lookup(name))?.headingPath) throw err;
+    });
+    const added = { ...idx, headingPath: true };
+    indexes.set(name, added);
+    return added;
+  }
+
   async function create(spec: IndexSpec): Promise<void> {
-    const keyword = { dataType: 'text' as const, tokenization: 'field' as const, indexSearchable: false };
     const client = await connect();
     await client.collections
       .create<Props>({
@@ -216,10 +247,11 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
         }),
         properties: [
           { name: 'text', dataType: 'text' },
-          { name: 'tenant', ...keyword },
-          { name: 'source_uri', ...keyword },
-          { name: 'content_hash', ...keyword },
-          { name: 'pipeline_version', ...keyword },
+          { name: 'tenant', ...KEYWORD },
+          { name: 'source_uri', ...KEYWORD },
+          { name: 'content_hash', ...KEYWORD },
+          { name: 'pipeline_version', ...KEYWORD },
+          { name: HEADING_PATH, ...KEYWORD },
           { name: 'chunk_index', dataType: 'int' },
           { name: 'start', dataType: 'int' },
           { name: 'end', dataType: 'int' },
@@ -293,6 +325,9 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
             `dims=${spec.dims} distance=${distance}: a new dimension or metric needs a new index version`,
         );
       }
+      await addHeadingPath(spec.name, idx).catch((err: unknown) => {
+        throw mapWeaviateError(err, `ensureIndex ${spec.name}: adding ${HEADING_PATH}`);
+      });
     },
 
     async upsert(index: string, records: SinkRecord[]): Promise<void> {
@@ -300,7 +335,8 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
       await withIndex(
         index,
         'upsert',
-        async ({ col, dims }) => {
+        async (stale) => {
+          const { col, dims } = await addHeadingPath(index, stale);
           // Validate everything first so a bad record leaves nothing of its call written. Repeated ids keep the last.
           const byId = new Map<string, SinkRecord>();
           for (const r of records) {
@@ -395,13 +431,14 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
     async search(index: string, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]> {
       if (!Number.isInteger(opts.topK) || opts.topK < 0) throw invalid(`search on ${index}: topK must be a non-negative integer`);
       if (opts.topK === 0) return [];
-      return withIndex(index, 'search', async ({ col, dims, distance }) => {
+      return withIndex(index, 'search', async ({ col, dims, distance, headingPath }) => {
         checkVector(vector, dims, `search on ${index}`);
         const res = await col.query.nearVector(Array.from(vector), {
           limit: opts.topK,
           filters: opts.tenant !== undefined ? col.filter.byProperty('tenant').equal(opts.tenant) : undefined,
           returnMetadata: ['distance'],
-          returnProperties: [...PROPS],
+          // Asking a collection made before heading_path existed for it fails the query.
+          returnProperties: headingPath ? [...PROPS] : PROPS.filter((p) => p !== HEADING_PATH),
         });
         return res.objects.map((o) => ({
           id: o.uuid,

@@ -179,6 +179,55 @@ describe('Milvus sink specifics', () => {
     assert.equal(hit!.text, full.text);
   });
 
+  it('refuses a heading path over its VarChar capacity before writing anything', async () => {
+    const name = `${base}hp`;
+    await sink.ensureIndex({ name, dims: 2, metric: 'cosine' });
+    const withPath = (id: string, headingPath: string[]) => {
+      const r = rec(id, [1, 0]);
+      return { ...r, metadata: { ...r.metadata, headingPath } };
+    };
+    // JSON text of one heading of n chars is n + 4 bytes: ["…"].
+    const full = withPath('full', ['h'.repeat(4092)]);
+    await assert.rejects(
+      sink.upsert(name, [full, withPath('over', ['h'.repeat(4093)])]),
+      isTyped(FailureType.InvalidInput, false),
+    );
+    assert.equal(await sink.count(name), 0);
+    await sink.upsert(name, [full]);
+    const [hit] = await sink.search(name, new Float32Array([1, 0]), { topK: 1 });
+    assert.deepEqual(hit!.metadata, full.metadata);
+  });
+
+  it('keeps writing to a collection made before heading_path existed, leaving the path out', async () => {
+    const name = `${base}legacy`;
+    const collection = milvusCollectionName(name);
+    const varchar = (n: string, max_length: number) => ({ name: n, data_type: DataType.VarChar, max_length });
+    // The schema ensureIndex made before heading_path, owner property included.
+    await admin().createCollection({
+      collection_name: collection,
+      fields: [
+        { ...varchar('id', 64), is_primary_key: true },
+        { name: 'vector', data_type: DataType.FloatVector, dim: 2 },
+        varchar('text', 65_535),
+        { ...varchar('tenant', 256), is_partition_key: true },
+        varchar('source_uri', 4096),
+        varchar('content_hash', 256),
+        varchar('pipeline_version', 256),
+        { name: 'chunk_index', data_type: DataType.Int64 },
+        { name: 'start', data_type: DataType.Int64 },
+        { name: 'end', data_type: DataType.Int64 },
+      ],
+      properties: { 'ragline.index': name },
+      consistency_level: 'Strong',
+    });
+    await sink.ensureIndex({ name, dims: 2, metric: 'cosine' });
+    const r = rec('a', [1, 0]);
+    await sink.upsert(name, [{ ...r, metadata: { ...r.metadata, headingPath: ['Guide'] } }]);
+    const [hit] = await sink.search(name, new Float32Array([1, 0]), { topK: 1 });
+    assert.equal(hit!.id, 'a');
+    assert.deepEqual(hit!.metadata, r.metadata, 'stored and read back without the path');
+  });
+
   it('stores the metric in the index, scores by it, and refuses another metric or dimension', async () => {
     const dot = `${base}dot`;
     await sink.ensureIndex({ name: dot, dims: 2, metric: 'dot' });

@@ -132,6 +132,30 @@ export function sinkContract(name: string, factory: () => Promise<SinkUnderTest>
       assert.ok(Math.abs(exact[0]!.score - 1) < 1e-3, `cosine score of the same vector is 1, got ${exact[0]!.score}`);
     });
 
+    it('returns the heading path a record was stored with, and none for a record stored without', async () => {
+      const s = await fresh();
+      // Separators, quotes, brackets and non-ASCII inside headings must come back exactly.
+      const path = ['Guide', 'Install > upgrade', 'Say "hi" [now], ü 😀'];
+      const withPath = record(uuid(0), 0);
+      withPath.metadata = { ...withPath.metadata, headingPath: path };
+      const without = record(uuid(1), 1);
+      await sink.upsert(s.name, [withPath, without]);
+      await settles(() => sink.count(s.name), 2, 'count after upsert');
+      const hit = async (seed: number) => (await sink.search(s.name, vec(seed), { topK: 1 }))[0];
+      assert.deepEqual((await hit(0))?.metadata, withPath.metadata);
+      const plain = await hit(1);
+      assert.deepEqual(plain?.metadata, without.metadata);
+      assert.equal('headingPath' in plain!.metadata, false, 'no headingPath key when none was stored');
+
+      // A rewrite without the path clears it; one with a path sets it.
+      await sink.upsert(s.name, [
+        { ...withPath, metadata: without.metadata, id: withPath.id },
+        { ...without, metadata: { ...without.metadata, headingPath: ['Only'] } },
+      ]);
+      await settles(async () => (await hit(1))?.metadata.headingPath, ['Only'], 'path set by the rewrite');
+      await settles(async () => (await hit(0))?.metadata.headingPath, undefined, 'path cleared by the rewrite');
+    });
+
     it('leaves one copy when the same ids are upserted twice, with the second write winning', async () => {
       const s = await fresh();
       const recs = [0, 1, 2].map((i) => record(uuid(i), i));

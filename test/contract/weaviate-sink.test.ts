@@ -177,6 +177,56 @@ describe('Weaviate sink specifics', () => {
     assert.equal(await sink.count(name), 1);
   });
 
+  it('adds heading_path to a collection made before it existed, keeping the objects already there', async () => {
+    const name = `${base}legacy`;
+    const className = weaviateClassName(name);
+    const keyword = { dataType: 'text' as const, tokenization: 'field' as const, indexSearchable: false };
+    // The class ensureIndex made before heading_path, description included.
+    await (
+      await admin()
+    ).collections.create({
+      name: className,
+      description: JSON.stringify({ ragline: { index: name, dims: 2 } }),
+      vectorizers: weaviate.configure.vectors.selfProvided({
+        vectorIndexConfig: weaviate.configure.vectorIndex.hnsw({ distanceMetric: 'cosine' }),
+      }),
+      properties: [
+        { name: 'text', dataType: 'text' },
+        ...['tenant', 'source_uri', 'content_hash', 'pipeline_version'].map((n) => ({ name: n, ...keyword })),
+        ...['chunk_index', 'start', 'end'].map((n) => ({ name: n, dataType: 'int' as const })),
+      ],
+    });
+    const old = createWeaviateSink(server);
+    const id = randomUUID();
+    try {
+      // A sink that reads the old schema searches without asking for the missing property.
+      await (
+        await admin()
+      ).collections
+        .use(className)
+        .data.insert({ id, properties: { text: 'old', tenant: 't' }, vectors: [0, 1] });
+      assert.deepEqual(
+        (await old.search(name, new Float32Array([0, 1]), { topK: 1 })).map((h) => [h.id, h.metadata.headingPath]),
+        [[id, undefined]],
+      );
+    } finally {
+      await old.close();
+    }
+    await sink.ensureIndex({ name, dims: 2, metric: 'cosine' });
+    const prop = (await (await admin()).collections.use(className).config.get()).properties.find(
+      (p) => p.name === 'heading_path',
+    );
+    assert.equal(prop?.tokenization, 'field', 'added by ensureIndex with field tokenization, not guessed by auto-schema');
+    await sink.ensureIndex({ name, dims: 2, metric: 'cosine' });
+    const r = rec(randomUUID(), [1, 0]);
+    const withPath = { ...r, metadata: { ...r.metadata, headingPath: ['Guide', 'Install'] } };
+    await sink.upsert(name, [withPath]);
+    const hits = await sink.search(name, new Float32Array([1, 0]), { topK: 2 });
+    assert.deepEqual(hits[0]!.metadata, withPath.metadata);
+    assert.equal(hits[1]!.id, id);
+    assert.equal('headingPath' in hits[1]!.metadata, false, 'an object written before reads back without a path');
+  });
+
   it('stores the metric as the distance, scores by it, and refuses another metric', async () => {
     const name = `${base}dot`;
     await sink.ensureIndex({ name, dims: 2, metric: 'dot' });
