@@ -23,8 +23,10 @@ const hosted = {
   /** Texts per embed call inside the activity (also the cache lookup batch); the provider splits requests further. */
   batchSize: z.number().int().min(1).max(4096).default(256),
   /**
-   * A request and token budget shared by every worker process of a host (a SQLite file beside the ledger): the
-   * provider's rate limit, so workers slow down together instead of collecting 429s.
+   * The provider's rate limit as a request and token budget every worker shares, so workers slow down together
+   * instead of collecting 429s. With a SQLite ledger it lives in the SQLite file `path` (shared by the worker
+   * processes of one host); with a PostgreSQL ledger it lives in the ledger's database and schema (shared by every
+   * host of the fleet) and `path` is ignored.
    */
   budget: RateLimitsConfig.extend({ path: z.string().default('.data/rate-budget.sqlite') }).optional(),
   /** A model-catalog id whose query and document formats (prefixes, instructions) the embedder applies. */

@@ -55,7 +55,7 @@ export async function embedderFor(
     return { embedder: roles.includes('embed') ? hash : undefined, counter: hash.tokenCounter };
   }
   if (isHosted(e)) {
-    const { embedder, counter } = await hostedEmbedderFor(e, at, env);
+    const { embedder, counter } = await hostedEmbedderFor(e, spec.ledger, at, env);
     return { embedder: roles.includes('embed') ? embedder : undefined, counter };
   }
   const modelDir = e.modelDir ? at(e.modelDir) : await ensureModel();

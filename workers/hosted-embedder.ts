@@ -3,7 +3,7 @@ import type { TokenCounter } from '../connectors/chunkers/chunker.ts';
 import type { Embedder } from '../connectors/embedders/embedder.ts';
 import type { EmbedFormat, HostedDeps } from '../connectors/embedders/hosted.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
-import type { PipelineSpec } from '../pipeline/spec.ts';
+import type { LedgerSpec, PipelineSpec } from '../pipeline/spec.ts';
 
 type HostedSpec = Extract<PipelineSpec['embedder'], { kind: 'openai-compatible' | 'tei' | 'cohere' | 'jina' }>;
 
@@ -21,11 +21,14 @@ export function isHosted(e: PipelineSpec['embedder']): e is HostedSpec {
 
 /**
  * A served or hosted embedder from the spec: the API key from the spec or the environment (read here, at the edge),
- * the catalog's formats, and a rate budget shared by every worker process of the host (one per API, model and key).
- * Ingest workers build it too, only for its token counter: nothing is sent until an embed call.
+ * the catalog's formats, and a rate budget (one per API, model and key) kept where the pipeline's ledger is: in the
+ * PostgreSQL ledger's database and schema, shared by every host of the fleet, or in the SQLite file `budget.path`,
+ * shared by the worker processes of one host. Ingest workers build it too, only for its token counter: nothing is
+ * sent until an embed call (the PostgreSQL store connects at its first acquire). Closing the embedder closes the budget.
  */
 export async function hostedEmbedderFor(
   e: HostedSpec,
+  ledger: LedgerSpec,
   at: (p: string) => string,
   env: NodeJS.ProcessEnv,
 ): Promise<{ embedder: Embedder; counter: TokenCounter }> {
@@ -38,11 +41,19 @@ export async function hostedEmbedderFor(
   }
   const deps: HostedDeps = { format: catalog ? await catalogFormat(catalog, kind === 'cohere' || kind === 'jina') : undefined };
   if (budgetSpec) {
-    const { createSqliteRateBudget } = await import('../connectors/embedders/rate-budget-sqlite.ts');
     const { path, ...limits } = budgetSpec;
     const keyTag = apiKey ? createHash('sha256').update(apiKey).digest('hex').slice(0, 12) : 'nokey';
     const where = (config as { baseUrl?: string }).baseUrl ?? provider;
-    deps.budget = createSqliteRateBudget({ path: at(path), name: `${provider}:${where}:${config.model}:${keyTag}`, ...limits });
+    const name = `${provider}:${where}:${config.model}:${keyTag}`;
+    if (ledger.kind === 'postgres') {
+      const { createPostgresRateBudget } = await import('../connectors/embedders/rate-budget-postgres.ts');
+      const { kind: _kind, ...connection } = ledger;
+      // Each transaction is a few short statements: two connections per process are plenty.
+      deps.budget = createPostgresRateBudget({ ...connection, poolSize: Math.min(connection.poolSize, 2), name, ...limits });
+    } else {
+      const { createSqliteRateBudget } = await import('../connectors/embedders/rate-budget-sqlite.ts');
+      deps.budget = createSqliteRateBudget({ path: at(path), name, ...limits });
+    }
   }
   const withKey = { ...config, ...(apiKey ? { apiKey } : {}) };
   let embedder: Embedder;
@@ -58,6 +69,19 @@ export async function hostedEmbedderFor(
   } else {
     const m = await import('../connectors/embedders/jina.ts');
     embedder = m.createJinaEmbedder(withKey as Parameters<typeof m.createJinaEmbedder>[0], deps);
+  }
+  const budget = deps.budget;
+  if (budget) {
+    // The embedder leaves a budget it was given open (sharers may outlive it); this one is the embedder's alone, and
+    // an open pool would keep a finished CLI process alive until its idle connections time out.
+    const closeEmbedder = embedder.close.bind(embedder);
+    embedder.close = async () => {
+      try {
+        await closeEmbedder();
+      } finally {
+        await budget.close();
+      }
+    };
   }
   return { embedder, counter: { name: `estimate:${embedder.identity}`, count: (t) => embedder.countTokens(t) } };
 }

@@ -37,7 +37,7 @@ const MIGRATIONS: readonly string[] = [
 /**
  * The budget shared by every worker process of one host through a SQLite file. Each acquire is one `BEGIN IMMEDIATE`
  * transaction (the write lock serialises the read-decide-write across processes); waiting happens outside it.
- * Across hosts use a PostgreSQL store with the same planning functions, or give each host its share of the limit.
+ * Across hosts use the PostgreSQL store (rate-budget-postgres.ts), which the pipeline picks with a PostgreSQL ledger.
  */
 export function createSqliteRateBudget(config: SqliteRateBudgetConfig, opts: SlidingWindowOptions = {}): RateBudget {
   const c = SqliteRateBudgetConfig.parse(config);

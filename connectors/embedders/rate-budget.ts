@@ -11,8 +11,8 @@ import { type RateHints, sleep } from './http-core.ts';
 // token buckets the services document, so staying inside it never trips theirs.
 //
 // The state lives behind `BudgetStore`, one atomic read-decide-write step per call: in memory for one process,
-// SQLite for the worker processes of one host (rate-budget-sqlite.ts). A PostgreSQL store shares the pure planning
-// functions below: `update` becomes BEGIN; pg_advisory_xact_lock(budget); SELECT; INSERT/UPDATE; COMMIT.
+// SQLite for the worker processes of one host (rate-budget-sqlite.ts), PostgreSQL for a fleet of hosts
+// (rate-budget-postgres.ts: one transaction under pg_advisory_xact_lock per step).
 
 export const RateLimitsConfig = z.object({
   /** Requests allowed per window over all workers sharing the budget; unset means unlimited. */
