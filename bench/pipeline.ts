@@ -14,13 +14,13 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRecursiveChunker } from '../connectors/chunkers/recursive.ts';
 import { createLocalOnnxEmbedder } from '../connectors/embedders/local-onnx.ts';
 import { loadStackConfig } from '../infra/config.ts';
-import { indexName, validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.ts';
+import { indexAlias, indexName, validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.ts';
 import { makePdf } from '../samples/make-samples.ts';
 import { ensureModel } from '../scripts/fetch-model.ts';
 import { RaglineClient } from '../sdk/client.ts';
@@ -38,6 +38,11 @@ const { values: args } = parseArgs({
     'split-roles': { type: 'boolean' },
     /** Which big documents the memory run ingests: text, pdf or both (default). */
     'big-docs': { type: 'string' },
+    /**
+     * The memory run's embedder: `hash` (default; the run completes in minutes) or `local`, the embedded default's
+     * model (50M tokens: hours on a CPU; useful for watching the combined worker's peak while it runs).
+     */
+    'big-embedder': { type: 'string', default: 'hash' },
     /** Extra Node options for the worker processes (e.g. `--heap-prof`), added to NODE_OPTIONS. */
     'worker-node-options': { type: 'string' },
     /** Also print each worker's RSS every few seconds (to stderr), to tell the idle baseline from per-document growth. */
@@ -70,6 +75,27 @@ function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 }
 const vmHwmMb = (pid: number): number => procStatusMb(pid, 'VmHWM');
 
+/** CPU seconds (user + system) a process has used so far; 0 when it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return 0;
+  }
+}
+
+/** The pid of a local-stack service from its pid file, if this checkout's stack runs it. */
+function servicePid(name: string): number | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(stack.dataDir, 'run', `${name}.pid`), 'utf8')) as { pid: number }).pid;
+  } catch {
+    return undefined;
+  }
+}
+
 function workerEnv(): NodeJS.ProcessEnv {
   const opts = [
     process.env.NODE_OPTIONS,
@@ -96,10 +122,13 @@ async function startWorker(specFile: string, role = 'all'): Promise<ChildProcess
   return child;
 }
 
-/** Drops the bench's collection so runs do not pile up in Chroma (a large store slows every later upsert). */
+/** Drops the bench's collections so runs do not pile up in Chroma (a large store slows every later upsert). */
 async function dropCollection(spec: PipelineSpec): Promise<void> {
   const base = `http://127.0.0.1:${stack.ports.chroma}/api/v2/tenants/default_tenant/databases/default_database/collections`;
-  await fetch(`${base}/${encodeURIComponent(indexName(spec))}`, { method: 'DELETE' }).catch(() => undefined);
+  // The version's index and the alias pointer beside it.
+  for (const name of [indexName(spec), indexAlias(spec)]) {
+    await fetch(`${base}/${encodeURIComponent(name)}`, { method: 'DELETE' }).catch(() => undefined);
+  }
 }
 
 /** Runs a source ingest against a separate worker process; returns the counts, wall time and the worker's peak RSS. */
@@ -109,6 +138,12 @@ async function runPipeline(spec: PipelineSpec, specFile: string, docsDir: string
     : [await startWorker(specFile)];
   // RSS once the worker polls (modules, model, connections): the baseline that per-document growth adds to.
   const idle = workers.map((w) => procStatusMb(w.pid!, 'VmRSS'));
+  // Where the run's CPU time goes: on a small host the pipeline's own infrastructure shares the cores with the model.
+  const services = ['temporal', 'chroma'].flatMap((name) => {
+    const pid = servicePid(name);
+    return pid === undefined ? [] : [{ name, pid }];
+  });
+  const cpu0 = [...workers.map((w) => cpuSeconds(w.pid!)), ...services.map((s) => cpuSeconds(s.pid))];
   const t0 = performance.now();
   const trace = args.trace
     ? setInterval(() => {
@@ -125,7 +160,13 @@ async function runPipeline(spec: PipelineSpec, specFile: string, docsDir: string
     const counts = await (await client.startIngest(new URL(`file://${docsDir}/`).href)).result();
     const seconds = (performance.now() - t0) / 1000;
     const peaks = workers.map((w) => vmHwmMb(w.pid!));
-    return { counts, seconds, peakRss: Math.max(...peaks), peaks, idle };
+    const used = [...workers.map((w) => cpuSeconds(w.pid!)), ...services.map((s) => cpuSeconds(s.pid))].map(
+      (c, i) => +(c - cpu0[i]!).toFixed(1),
+    );
+    const cpu: Record<string, number> = {};
+    workers.forEach((_, i) => (cpu[workers.length > 1 ? `worker_${i === 0 ? 'ingest' : 'embed'}` : 'worker'] = used[i]!));
+    services.forEach((s, i) => (cpu[s.name] = used[workers.length + i]!));
+    return { counts, seconds, peakRss: Math.max(...peaks), peaks, idle, cpu };
   } finally {
     clearInterval(trace);
     await client.close();
@@ -166,20 +207,21 @@ async function bigRun(dir: string): Promise<Record<string, unknown>> {
     tenant: 'bench',
     parser: { maxBytes: 512 * 1024 * 1024, maxChars: 512 * 1024 * 1024, maxPages: 20_000 },
     chunker: { kind: 'recursive', chunkSize: 240, chunkOverlap: 24 },
-    embedder: { kind: 'hash' },
+    embedder: args['big-embedder'] === 'local' ? { kind: 'local-onnx' } : { kind: 'hash' },
     sinks: [{ kind: 'chroma', name: 'chroma', port: stack.ports.chroma }],
     blobStore: { kind: 'local-dir', root: join(dir, 'big-blobs') },
     ledger: { kind: 'sqlite', path: join(dir, 'big-ledger.sqlite') },
   });
   const specFile = join(dir, 'big-pipeline.json');
   writeFileSync(specFile, JSON.stringify(spec));
-  const { counts, seconds, peakRss, peaks, idle } = await runPipeline(spec, specFile, docsDir);
+  const { counts, seconds, peakRss, peaks, idle, cpu } = await runPipeline(spec, specFile, docsDir);
   return {
+    cpu_seconds: cpu,
     ...(peaks.length > 1
       ? { peak_rss_mb_ingest: peaks[0], peak_rss_mb_embed: peaks[1], idle_rss_mb_ingest: idle[0], idle_rss_mb_embed: idle[1] }
       : { idle_rss_mb: idle[0] }),
     run: 'big',
-    embedder: 'hash',
+    embedder: spec.embedder.kind,
     docs: counts.ingested,
     failed: counts.failed,
     mb: +(sizes.reduce((a, b) => a + b, 0) / 1048576).toFixed(1),
@@ -209,19 +251,7 @@ async function normalRun(dir: string): Promise<Record<string, unknown>> {
   const specFile = join(dir, 'pipeline.json');
   writeFileSync(specFile, JSON.stringify(spec));
 
-  const worker = await startWorker(specFile);
-  const client = await RaglineClient.connect({
-    address: `127.0.0.1:${stack.ports.temporal}`,
-    namespace: stack.temporalNamespace,
-    spec,
-  });
-  const t0 = performance.now();
-  const counts = await (await client.startIngest(new URL(`file://${docsDir}/`).href)).result();
-  const seconds = (performance.now() - t0) / 1000;
-  const peakRss = vmHwmMb(worker.pid!);
-  await client.close();
-  worker.kill('SIGTERM');
-  await new Promise((r) => worker.once('exit', r));
+  const { counts, seconds, peakRss, peaks, idle, cpu } = await runPipeline(spec, specFile, docsDir);
 
   // The same chunks, embedded by the same model without the pipeline.
   const modelDir = await ensureModel();
@@ -243,9 +273,15 @@ async function normalRun(dir: string): Promise<Record<string, unknown>> {
     }
   }
   const t1 = performance.now();
+  const c1 = process.cpuUsage();
   for (let i = 0; i < texts.length; i += spec.embedder.batchSize)
     await embedder.embedDocuments(texts.slice(i, i + spec.embedder.batchSize));
   const embedOnly = (performance.now() - t1) / 1000;
+  const c2 = process.cpuUsage(c1);
+  const embedOnlyCpu = (c2.user + c2.system) / 1e6;
+  const workerCpu = Object.entries(cpu)
+    .filter(([k]) => k.startsWith('worker'))
+    .reduce((a, [, v]) => a + v, 0);
   await embedder.close();
 
   const result = {
@@ -258,6 +294,14 @@ async function normalRun(dir: string): Promise<Record<string, unknown>> {
     embed_only_seconds: +embedOnly.toFixed(2),
     overhead_ratio: +(seconds / embedOnly).toFixed(3),
     peak_rss_mb: peakRss,
+    ...(peaks.length > 1
+      ? { peak_rss_mb_ingest: peaks[0], peak_rss_mb_embed: peaks[1], idle_rss_mb_ingest: idle[0], idle_rss_mb_embed: idle[1] }
+      : { idle_rss_mb: idle[0] }),
+    cpu_seconds: cpu,
+    embed_only_cpu_seconds: +embedOnlyCpu.toFixed(1),
+    // The workers' CPU over the model's own: the pipeline's overhead where Temporal and the sink run on other hosts.
+    worker_cpu_ratio: +(workerCpu / embedOnlyCpu).toFixed(3),
+    cores: availableParallelism(),
     failed: counts.failed,
   };
   if (counts.chunks !== texts.length)

@@ -9,6 +9,14 @@
 export const WORKER_HEAP_FLAGS = ['--max-old-space-size=256', '--max-semi-space-size=4'] as const;
 
 /**
+ * glibc malloc settings for the same process (an operator's own values win). The native parts (onnxruntime, pdf.js's
+ * thread, Temporal's core) allocate from many threads, and glibc gives each thread an arena of its own that keeps what
+ * it frees; two arenas and an eager trim return that memory. Measured on the memory run with the local model in one
+ * combined worker: peak 666 -> 615 MB, steady 590 -> 515 MB. Other C libraries ignore these variables.
+ */
+export const WORKER_MALLOC_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '131072' } as const;
+
+/**
  * Replaces this process (same pid, through exec) with one started with WORKER_HEAP_FLAGS, unless the heap is already
  * configured by flags or NODE_OPTIONS (an operator's choice wins). Heap limits are fixed when V8 starts, so a dedicated
  * worker process calls this first, before it starts anything. Returns only when nothing needs changing.
@@ -17,5 +25,8 @@ export function execWithWorkerHeap(env: NodeJS.ProcessEnv): void {
   const given = [...process.execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)];
   if (given.some((a) => /^--max-(old|semi)-space-size\b/.test(a))) return;
   if (!process.execve) return; // not on Windows: the defaults stay
-  process.execve(process.execPath, [process.execPath, ...WORKER_HEAP_FLAGS, ...process.execArgv, ...process.argv.slice(1)], env);
+  process.execve(process.execPath, [process.execPath, ...WORKER_HEAP_FLAGS, ...process.execArgv, ...process.argv.slice(1)], {
+    ...WORKER_MALLOC_ENV,
+    ...env,
+  });
 }

@@ -66,6 +66,7 @@ export async function createLocalTokenSource(config: LocalLateConfig): Promise<T
   const session = await ort.InferenceSession.create(join(cfg.modelDir, manifest.onnxFile), {
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    enableMemPattern: false, // see onnxSessionOptions: every document is its own shape
     ...(cfg.threads > 0 ? { intraOpNumThreads: cfg.threads } : {}),
   });
   if (session.inputNames.some((n) => !KNOWN_INPUTS.has(n)) || !session.inputNames.includes('input_ids')) {
