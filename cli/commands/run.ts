@@ -21,6 +21,11 @@ export interface RunSummary {
   documents: { ingested: number; unchanged: number; deleted: number; failed: number };
   chunks: number;
   sinks: Record<string, { upserted: number; count: number }>;
+  /**
+   * The embedding cache over this run's chunks: `hits` came from the cache, `misses` were embedded. Unchanged
+   * documents are skipped before embedding and count in neither.
+   */
+  embeddings: { hits: number; misses: number; hitRate: number };
   /** With --promote: the promotion's state once readers switched. */
   promotion?: PromoteState;
 }
@@ -110,6 +115,11 @@ async function summarise(ctx: CliContext, counts: SourceCounts): Promise<RunSumm
     documents: { ingested: counts.ingested, unchanged: counts.unchanged, deleted: counts.deleted, failed: counts.failed },
     chunks: counts.chunks,
     sinks,
+    embeddings: {
+      hits: counts.cached,
+      misses: Math.max(0, counts.chunks - counts.cached),
+      hitRate: counts.chunks > 0 ? +(counts.cached / counts.chunks).toFixed(4) : 0,
+    },
   };
 }
 
@@ -118,7 +128,8 @@ function printSummary(s: RunSummary, counts: SourceCounts): void {
   console.log(
     `documents: ${d.ingested} ingested, ${d.unchanged} unchanged, ${d.deleted} deleted, ${d.failed} failed (${counts.listed} listed)`,
   );
-  console.log(`chunks: ${s.chunks} written, ${counts.cached} embeddings from cache`);
+  const e = s.embeddings;
+  console.log(`chunks: ${s.chunks} written, ${e.hits} embeddings from cache (hit rate ${(e.hitRate * 100).toFixed(1)} %)`);
   for (const [name, v] of Object.entries(s.sinks))
     console.log(`sink ${name}: ${v.upserted} upserted, ${v.count} stored for this tenant`);
   if (d.failed > 0) console.log('see why with: ingest status --failed');
