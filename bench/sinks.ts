@@ -144,7 +144,7 @@ async function weaviateContender(recs: SinkRecord[]): Promise<Contender> {
           }),
           properties: [
             { name: 'text', dataType: 'text' },
-            ...['tenant', 'source_uri', 'content_hash', 'pipeline_version'].map((p) => ({ name: p, ...keyword })),
+            ...['tenant', 'source_uri', 'content_hash', 'pipeline_version', 'heading_path'].map((p) => ({ name: p, ...keyword })),
             ...['chunk_index', 'start', 'end'].map((p) => ({ name: p, dataType: 'int' as const })),
           ],
         });
@@ -188,6 +188,7 @@ async function milvus(recs: SinkRecord[]): Promise<Contender> {
             varchar('source_uri', 4096),
             varchar('content_hash', 256),
             varchar('pipeline_version', 256),
+            varchar('heading_path', 4096),
             { name: 'chunk_index', data_type: DataType.Int64 },
             { name: 'start', data_type: DataType.Int64 },
             { name: 'end', data_type: DataType.Int64 },
