@@ -3,15 +3,9 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { createPostgresEmbeddingCache } from '../../connectors/ledger/embedding-cache-postgres.ts';
 import { createPostgresLedger } from '../../connectors/ledger/postgres.ts';
-import { stack, uniqueName } from '../support/stack.ts';
+import { postgresServer, uniqueName } from '../support/stack.ts';
 
-const server = {
-  host: '127.0.0.1',
-  port: stack.ports.postgres,
-  user: stack.postgres.user,
-  password: stack.postgres.password,
-  database: stack.postgres.database,
-};
+const server = postgresServer;
 const bytesOf = (v: Float32Array | undefined) => (v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : undefined);
 
 describe('PostgreSQL embedding cache', () => {

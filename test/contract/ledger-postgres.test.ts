@@ -6,16 +6,10 @@ import { createPostgresLedger, type PostgresLedgerConfig } from '../../connector
 import { mapPostgresError } from '../../connectors/ledger/postgres-db.ts';
 import { ConnectorError, FailureType } from '../../connectors/shared/errors.ts';
 import { portFree } from '../../infra/supervisor.ts';
-import { stack, uniqueName } from '../support/stack.ts';
+import { postgresServer, uniqueName } from '../support/stack.ts';
 import { ledgerContract } from './ledger.contract.ts';
 
-const server = {
-  host: '127.0.0.1',
-  port: stack.ports.postgres,
-  user: stack.postgres.user,
-  password: stack.postgres.password,
-  database: stack.postgres.database,
-};
+const server = postgresServer;
 const url = `postgres://${server.user}:${encodeURIComponent(server.password)}@${server.host}:${server.port}/${server.database}`;
 
 /** A fresh schema per suite, dropped at the end, so runs and suites never see each other's rows. */

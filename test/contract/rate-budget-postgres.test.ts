@@ -9,18 +9,12 @@ import { createPostgresRateBudget, type PostgresRateBudgetConfig } from '../../c
 import { ConnectorError, FailureType } from '../../connectors/shared/errors.ts';
 import { defaultPipelineSpec, validatePipelineSpec } from '../../pipeline/spec.ts';
 import { hostedEmbedderFor, isHosted } from '../../workers/hosted-embedder.ts';
-import { stack, uniqueName } from '../support/stack.ts';
+import { postgresServer, stack, uniqueName } from '../support/stack.ts';
 import { startOpenAIFake } from './fakes/openai.ts';
 
 // The same cases as the SQLite budget's tests, on the real PostgreSQL; each handle stands for one host of a fleet.
 
-const server = {
-  host: '127.0.0.1',
-  port: stack.ports.postgres,
-  user: stack.postgres.user,
-  password: stack.postgres.password,
-  database: stack.postgres.database,
-};
+const server = postgresServer;
 
 const rejectsRateLimited = (atLeastMs: number) => (e: unknown) => {
   assert.ok(e instanceof ConnectorError && e.type === FailureType.RateLimited && e.retryable, String(e));

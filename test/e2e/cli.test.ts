@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { RunSummary } from '../../cli/commands/run.ts';
-import { stack } from '../support/stack.ts';
-import { Harness, s3Access } from './support.ts';
+import { cliEnv, Harness } from './support.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
@@ -15,13 +14,7 @@ const run = promisify(execFile);
 async function ingest(specFile: string, args: string[]): Promise<string> {
   const { stdout } = await run(process.execPath, [join(root, 'cli', 'ingest.ts'), '--pipeline', specFile, ...args], {
     cwd: root,
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: `127.0.0.1:${stack.ports.temporal}`,
-      AWS_ENDPOINT_URL_S3: s3Access.endpoint,
-      AWS_ACCESS_KEY_ID: s3Access.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3Access.secretAccessKey,
-    },
+    env: cliEnv(),
     maxBuffer: 16 * 1024 * 1024,
   });
   return stdout;

@@ -16,6 +16,17 @@ export const s3Access = {
   secretAccessKey: stack.s3.secretKey,
 };
 
+/** The environment for an `ingest` CLI process (run, worker, status) aimed at the running stack. */
+export function cliEnv(): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    TEMPORAL_ADDRESS: `127.0.0.1:${stack.ports.temporal}`,
+    AWS_ENDPOINT_URL_S3: s3Access.endpoint,
+    AWS_ACCESS_KEY_ID: s3Access.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3Access.secretAccessKey,
+  };
+}
+
 /** A pipeline of its own (name, tenant, bucket, collection, ledger) on the running stack, with in-process workers. */
 export class Harness {
   spec: PipelineSpec;

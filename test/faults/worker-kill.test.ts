@@ -3,8 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Harness, s3Access } from '../e2e/support.ts';
-import { stack } from '../support/stack.ts';
+import { cliEnv, Harness } from '../e2e/support.ts';
 
 const DOCS = 200;
 const root = join(import.meta.dirname, '..', '..');
@@ -13,13 +12,7 @@ const root = join(import.meta.dirname, '..', '..');
 function startWorkerProcess(specFile: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [join(root, 'cli', 'ingest.ts'), '--pipeline', specFile, 'worker'], {
     cwd: root,
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: `127.0.0.1:${stack.ports.temporal}`,
-      AWS_ENDPOINT_URL_S3: s3Access.endpoint,
-      AWS_ACCESS_KEY_ID: s3Access.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3Access.secretAccessKey,
-    },
+    env: cliEnv(),
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });

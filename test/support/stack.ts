@@ -4,6 +4,15 @@ import { loadStackConfig, type StackConfig } from '../../infra/config.ts';
 /** The running local stack's addresses and credentials, from the same settings `infra:up` used. */
 export const stack: StackConfig = loadStackConfig();
 
+/** The local PostgreSQL server's connection fields, as the ledger, cache and rate-budget configs take them. */
+export const postgresServer = {
+  host: '127.0.0.1',
+  port: stack.ports.postgres,
+  user: stack.postgres.user,
+  password: stack.postgres.password,
+  database: stack.postgres.database,
+};
+
 /** A name no other test run uses, so suites can share one server without cleaning up each other's data. */
 export function uniqueName(prefix: string, sep = '-'): string {
   return `${prefix}${sep}${Date.now().toString(36)}${sep}${randomBytes(3).toString('hex')}`;
