@@ -74,25 +74,19 @@ export class ByteSource {
    */
   async readAll(): Promise<Uint8Array> {
     const hint = this.#sizeHint;
-    let out = new Uint8Array(hint !== undefined && hint <= this.maxBytes ? hint : 0);
-    let parts: Uint8Array[] = [];
+    const out = new Uint8Array(hint !== undefined && hint <= this.maxBytes ? hint : 0);
+    const rest: Uint8Array[] = []; // what the source sent beyond what it declared (or everything, undeclared)
+    let filled = 0;
     let total = 0;
     for await (const chunk of this.chunks()) {
-      if (total + chunk.length <= out.length) out.set(chunk, total);
-      else parts.push(chunk); // the source sent more than it declared (or declared nothing): gather the rest
+      if (rest.length === 0 && filled + chunk.length <= out.length) {
+        out.set(chunk, filled);
+        filled += chunk.length;
+      } else rest.push(chunk);
       total += chunk.length;
     }
-    if (parts.length > 0) {
-      const gathered = Math.min(out.length, total - parts.reduce((n, p) => n + p.length, 0));
-      parts = [out.subarray(0, gathered), ...parts];
-      out = new Uint8Array(total);
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.length;
-      }
-    }
-    return total === out.length ? out : out.slice(0, total);
+    if (rest.length > 0) return concat([out.subarray(0, filled), ...rest], total);
+    return filled === out.length ? out : out.slice(0, filled);
   }
 
   /** Stops reading and releases the underlying stream (a no-op once it has ended). */
