@@ -80,10 +80,11 @@ export async function* parsePdf(
       if (m.type === 'done') break;
       if (m.type === 'error') {
         reusable = true;
+        const cause = asError(m);
         throw new ConnectorError(
           FailureType.CorruptDocument,
-          `${filename} page ${m.page ?? n} could not be read (${errorMessage(asError(m))})`,
-          { cause: asError(m) },
+          `${filename} page ${m.page ?? n} could not be read (${errorMessage(cause)})`,
+          { cause },
         );
       }
       if (m.type !== 'page') throw new Error(`the PDF thread sent ${m.type} after open`);

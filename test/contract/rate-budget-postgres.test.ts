@@ -11,16 +11,12 @@ import { defaultPipelineSpec, validatePipelineSpec } from '../../pipeline/spec.t
 import { hostedEmbedderFor, isHosted } from '../../workers/hosted-embedder.ts';
 import { postgresServer, stack, uniqueName } from '../support/stack.ts';
 import { startOpenAIFake } from './fakes/openai.ts';
+import { rateBudgetContract, rejectsRateLimited } from './rate-budget.contract.ts';
 
-// The same cases as the SQLite budget's tests, on the real PostgreSQL; each handle stands for one host of a fleet.
+// The shared budget contract on the real PostgreSQL (each handle stands for one host of a fleet), and what only a
+// fleet needs: clock skew, pruning, typed connection errors, two hosts against a rate-limited server.
 
 const server = postgresServer;
-
-const rejectsRateLimited = (atLeastMs: number) => (e: unknown) => {
-  assert.ok(e instanceof ConnectorError && e.type === FailureType.RateLimited && e.retryable, String(e));
-  assert.ok(e.retryAfterMs! > atLeastMs, `retryAfterMs ${e.retryAfterMs}`);
-  return true;
-};
 
 describe('PostgreSQL rate budget', () => {
   const schema = uniqueName('budget_test', '_').toLowerCase();
@@ -37,44 +33,16 @@ describe('PostgreSQL rate budget', () => {
   }
   after(() => sql(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
 
-  it('is one budget for every handle (as for hosts), separate per name, migrated once by handles starting together', async () => {
-    const [a, b, other] = [
-      open({ name: 'api', requestsPerWindow: 2 }),
-      open({ name: 'api', requestsPerWindow: 2 }),
-      open({ name: 'other', requestsPerWindow: 2 }),
-    ];
+  rateBudgetContract((c) => open({ windowMs: 60_000, ...c }));
+
+  it('is migrated once by handles starting together', async () => {
+    const handles = [open({ name: 'migrate' }), open({ name: 'migrate' }), open({ name: 'migrate-2' })];
     try {
-      const [ga, gb] = await Promise.all([a.acquire({ requests: 1, tokens: 0 }), b.acquire({ requests: 1, tokens: 0 })]);
-      await Promise.all([ga.settle(), gb.settle()]);
-      await assert.rejects(a.acquire({ requests: 1, tokens: 0 }, { deadline: Date.now() + 50 }), rejectsRateLimited(59_000));
-      await assert.rejects(b.acquire({ requests: 1, tokens: 0 }, { deadline: Date.now() + 50 }), /rate budget exhausted/);
-      await (await other.acquire({ requests: 1, tokens: 0 }, { deadline: Date.now() })).settle();
+      await Promise.all(handles.map(async (h) => (await h.acquire({ requests: 1, tokens: 0 })).settle()));
       const versions = await sql(`SELECT component, version FROM "${schema}".schema_versions`);
       assert.deepEqual(versions, [{ component: 'rate_budget', version: 1 }]);
     } finally {
-      await Promise.all([a.close(), b.close(), other.close()]);
-    }
-  });
-
-  it('shares a Retry-After block with every handle', async () => {
-    const [a, b] = [open({ name: 'block' }), open({ name: 'block' })];
-    try {
-      await a.observe({ retryAfterMs: 30_000 });
-      await assert.rejects(b.acquire({ requests: 1, tokens: 0 }, { deadline: Date.now() + 100 }), rejectsRateLimited(29_000));
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-    }
-  });
-
-  it('counts the tokens the server reported instead of the estimate', async () => {
-    const a = open({ name: 'tokens', tokensPerWindow: 100 });
-    try {
-      const g = await a.acquire({ requests: 1, tokens: 90 });
-      await g.settle(10);
-      await (await a.acquire({ requests: 1, tokens: 90 }, { deadline: Date.now() })).settle(90);
-      await assert.rejects(a.acquire({ requests: 1, tokens: 1 }, { deadline: Date.now() + 10 }), /rate budget exhausted/);
-    } finally {
-      await a.close();
+      await Promise.all(handles.map((h) => h.close()));
     }
   });
 
