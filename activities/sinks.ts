@@ -71,7 +71,7 @@ export async function upsertToSink(
           end: c.end,
           contentHash: work.contentHash,
           pipelineVersion: String(pipeline.version),
-          ...(c.headings && c.headings.length > 0 ? { headingPath: c.headings } : {}),
+          ...(c.headings ? { headingPath: c.headings } : {}), // chunk lines never carry an empty path
         },
       });
       if (batch.length === UPSERT_BATCH) await flush();
