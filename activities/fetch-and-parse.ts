@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough, Transform } from 'node:stream';
 import { Context } from '@temporalio/activity';
+import type { DocumentRecord } from '../connectors/ledger/ledger.ts';
 import { parseDocument } from '../connectors/parsers/parse.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import { documentKey } from '../pipeline/ids.ts';
@@ -11,22 +12,53 @@ import { sourceFor, type PipelineDeps } from './deps.ts';
 import type { WorkRef } from './work.ts';
 
 export type FetchResult =
-  { kind: 'parsed'; work: WorkRef; chunks: number; tokens: number } | { kind: 'unchanged'; chunks: number } | { kind: 'gone' };
+  | { kind: 'parsed'; work: WorkRef; chunks: number; tokens: number }
+  | { kind: 'unchanged'; chunks: number }
+  | { kind: 'stale' }
+  | { kind: 'gone' };
+
+export interface FetchInput {
+  pipeline: PipelineRef;
+  sourceUri: string;
+  /** The object version the listing or the event saw; without one the object is HEADed first. */
+  sourceVersion?: string;
+  /** When the event being applied happened (ms); older than the ledger's last applied event means stale. */
+  eventTime?: number;
+}
+
+/** Whether the ledger's record says this version of the object is fully ingested at this pipeline stamp. */
+function upToDate(prev: DocumentRecord | undefined, pipeline: PipelineRef, objectVersion: string | undefined): boolean {
+  return (
+    prev !== undefined &&
+    prev.status !== 'deleted' &&
+    prev.status !== 'failed' &&
+    prev.pipelineVersion === pipelineStamp(pipeline) &&
+    pipeline.sinks.every((s) => prev.sinks[s]?.state === 'ok') &&
+    (objectVersion === undefined || prev.sourceVersion === objectVersion)
+  );
+}
 
 /**
  * Streams the source object through a hash, the parser and the chunker into a chunks file in the blob store, in one
- * pass: the parsed text never sits in memory or on disk whole. Returns `unchanged` when the bytes, the pipeline
- * version and every sink's state say there is nothing to do.
+ * pass: the parsed text never sits in memory or on disk whole. Before any byte is read, the object's version (from
+ * the listing, the event or a HEAD) is compared with the ledger's: an unchanged object is not downloaded. After
+ * reading, equal bytes under a new version are `unchanged` too (and the new version is recorded).
  */
-export async function fetchAndParse(
-  deps: PipelineDeps,
-  input: { pipeline: PipelineRef; sourceUri: string },
-): Promise<FetchResult> {
+export async function fetchAndParse(deps: PipelineDeps, input: FetchInput): Promise<FetchResult> {
   const { pipeline, sourceUri } = input;
   const ctx = Context.current();
-  let opened;
+  const source = sourceFor(deps, sourceUri);
+  const prev = await deps.ledger.get(pipeline.tenant, sourceUri);
+  if (input.eventTime !== undefined && prev?.eventAt && input.eventTime < Date.parse(prev.eventAt)) return { kind: 'stale' };
+  let opened: Awaited<ReturnType<typeof source.open>>;
   try {
-    opened = await sourceFor(deps, sourceUri).open(sourceUri);
+    const version =
+      input.sourceVersion ?? (prev && upToDate(prev, pipeline, undefined) ? (await source.stat(sourceUri)).version : undefined);
+    if (version !== undefined && upToDate(prev, pipeline, version)) {
+      await noteEvent(deps, prev!, version, input.eventTime);
+      return { kind: 'unchanged', chunks: prev!.chunkIds.length };
+    }
+    opened = await source.open(sourceUri);
   } catch (err) {
     if (err instanceof ConnectorError && err.type === FailureType.NotFound) return { kind: 'gone' };
     throw err;
@@ -69,20 +101,51 @@ export async function fetchAndParse(
   await parsed.meta;
   const contentHash = hash.digest('hex');
 
-  const prev = await deps.ledger.get(pipeline.tenant, sourceUri);
-  const sinksOk = pipeline.sinks.every((s) => prev?.sinks[s]?.state === 'ok');
-  if (
-    prev &&
-    prev.status !== 'deleted' &&
-    prev.status !== 'failed' &&
-    prev.contentHash === contentHash &&
-    prev.pipelineVersion === pipelineStamp(pipeline) &&
-    sinksOk
-  ) {
+  if (prev && upToDate(prev, pipeline, undefined) && prev.contentHash === contentHash) {
     await deps.blobs.deletePrefix(`${prefix}/`);
+    // Same bytes under a new version (a touch, a copy onto itself): remember the version so the next run skips the GET.
+    await noteEvent(deps, prev, opened.version, input.eventTime);
     return { kind: 'unchanged', chunks: prev.chunkIds.length };
   }
-  return { kind: 'parsed', work: { prefix, contentHash, bytes, chunksKey, textKey, chunks, tokens }, chunks, tokens };
+  const eventAt = eventIso(input.eventTime);
+  return {
+    kind: 'parsed',
+    work: {
+      prefix,
+      contentHash,
+      bytes,
+      chunksKey,
+      textKey,
+      chunks,
+      tokens,
+      sourceVersion: opened.version,
+      ...(eventAt ? { eventAt } : {}),
+    },
+    chunks,
+    tokens,
+  };
+}
+
+function eventIso(eventTime: number | undefined): string | undefined {
+  return eventTime === undefined || !Number.isFinite(eventTime) ? undefined : new Date(eventTime).toISOString();
+}
+
+/** Records a new object version or a newer event time on an unchanged document (no write when neither changed). */
+async function noteEvent(
+  deps: PipelineDeps,
+  prev: DocumentRecord,
+  objectVersion: string,
+  eventTime: number | undefined,
+): Promise<void> {
+  const at = eventIso(eventTime);
+  const newer = at !== undefined && (prev.eventAt === null || at > prev.eventAt);
+  if (!newer && prev.sourceVersion === objectVersion) return;
+  await deps.ledger.put({
+    ...prev,
+    sourceVersion: objectVersion,
+    eventAt: newer ? at : prev.eventAt,
+    updatedAt: new Date().toISOString(),
+  });
 }
 
 /**

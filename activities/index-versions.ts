@@ -20,7 +20,7 @@ export interface VersionCheck {
   count: number;
   /** Chunks the ledger records for documents at this pipeline version. */
   expected: number;
-  /** Live documents (ingested or unchanged) at this version, and at any version. */
+  /** Live documents (ingested or unchanged) at this version, and in the version readers see now (or this one). */
   documents: number;
   liveDocuments: number;
   failedDocuments: number;
@@ -89,11 +89,15 @@ export async function checkIndexVersion(
   const sink = sinkFor(deps, input.sink);
   const alias = indexAlias(pipeline);
   const index = indexName(pipeline);
-  const [current, count, totals, counts] = await Promise.all([
-    sink.getAlias(alias),
+  const current = await sink.getAlias(alias);
+  // Completeness is judged against the version readers see now: its live documents must all exist in this one.
+  const liveVersion = current === undefined ? undefined : versionOfIndex(pipeline, current);
+  const live = liveVersion === undefined || liveVersion === pipeline.version ? deps.ledger : deps.ledger.forVersion(liveVersion);
+  const [count, totals, own, liveCounts] = await Promise.all([
     sink.count(index, { tenant: pipeline.tenant }),
-    deps.ledger.totals(pipelineStamp(pipeline)),
+    deps.ledger.totals(pipelineStamp(pipeline), pipeline.tenant),
     deps.ledger.counts(pipeline.tenant),
+    live.counts(pipeline.tenant),
   ]);
   const check: VersionCheck = {
     sink: input.sink,
@@ -103,8 +107,8 @@ export async function checkIndexVersion(
     count,
     expected: totals.chunks,
     documents: totals.documents,
-    liveDocuments: counts.ingested + counts.unchanged,
-    failedDocuments: counts.failed,
+    liveDocuments: Math.max(liveCounts.ingested + liveCounts.unchanged, own.ingested + own.unchanged),
+    failedDocuments: own.failed,
   };
   if (input.force) return check;
   if (totals.documents === 0) {
@@ -124,6 +128,14 @@ export async function checkIndexVersion(
     );
   }
   return check;
+}
+
+/** The version number of `index` when it is an index of this pipeline (`{name}-v{N}`). */
+export function versionOfIndex(pipeline: PipelineRef, index: string): number | undefined {
+  const prefix = `${indexAlias(pipeline)}-v`;
+  if (!index.startsWith(prefix)) return undefined;
+  const n = Number(index.slice(prefix.length));
+  return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 /** Points the alias at this version; the version it replaces becomes `retiring` until `retireAfter`. Idempotent. */

@@ -1,3 +1,6 @@
+import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
+import { pipelineRef } from '../pipeline/ref.ts';
+import type { PipelineRef } from '../workflows/types.ts';
 import type { PipelineDeps } from './deps.ts';
 import { embedChunks } from './embed.ts';
 import { atEdge } from './failures.ts';
@@ -9,7 +12,27 @@ import { cleanupWork, findRemoved, listSourcePage, sourceHas } from './source.ts
 
 type Bound<F> = F extends (deps: PipelineDeps, ...args: infer A) => infer R ? (...args: A) => R : never;
 function bind<F extends (deps: PipelineDeps, ...args: never[]) => Promise<unknown>>(deps: PipelineDeps, f: F): Bound<F> {
-  return ((...args: never[]) => f(deps, ...args)) as Bound<F>;
+  const own = pipelineRef(deps.spec);
+  return ((...args: never[]) => {
+    checkPipeline(own, (args[0] as { pipeline?: PipelineRef } | undefined)?.pipeline);
+    return f(deps, ...args);
+  }) as Bound<F>;
+}
+
+/**
+ * Task queues are per pipeline version, so work of another version never reaches this worker; a spec changed without
+ * a version bump (another chunker or model under the same version) still could, and is refused rather than chunked
+ * or embedded with settings the workflow did not ask for.
+ */
+function checkPipeline(own: PipelineRef, asked: PipelineRef | undefined): void {
+  if (!asked) return;
+  if (asked.name !== own.name || asked.version !== own.version || (asked.fingerprint ?? own.fingerprint) !== own.fingerprint) {
+    throw new ConnectorError(
+      FailureType.PipelineMismatch,
+      `this worker runs ${own.name} v${own.version} (settings ${own.fingerprint}), the work is for ${asked.name} ` +
+        `v${asked.version} (settings ${asked.fingerprint ?? 'unknown'}): run workers with the same pipeline spec as the run`,
+    );
+  }
 }
 
 /** The CPU-side activities of one pipeline (ingest task queue). */

@@ -1,6 +1,8 @@
 import type { DocumentRecord } from '../connectors/ledger/ledger.ts';
 import { pipelineStamp, type PipelineRef } from '../workflows/types.ts';
-import type { PipelineDeps } from './deps.ts';
+import { indexAlias } from '../pipeline/spec.ts';
+import { sinkFor, type PipelineDeps } from './deps.ts';
+import { versionOfIndex } from './index-versions.ts';
 import { readChunks, type WorkRef } from './work.ts';
 
 function base(prev: DocumentRecord | undefined, pipeline: PipelineRef, sourceUri: string): DocumentRecord {
@@ -15,9 +17,14 @@ function base(prev: DocumentRecord | undefined, pipeline: PipelineRef, sourceUri
       sinks: {},
       lastError: null,
       sourceVersion: null,
+      eventAt: null,
       updatedAt: new Date().toISOString(),
     }
   );
+}
+
+function laterOf(a: string | null, b: string | null): string | null {
+  return a === null ? b : b === null ? a : a > b ? a : b;
 }
 
 /** Records the document's new version: hash, chunk ids and every sink's state. */
@@ -52,6 +59,7 @@ export async function commitDocument(
     ),
     lastError: failed.length ? { type: 'SinkFailed', message: failed.map(([k, r]) => `${k}: ${r.error}`).join('; ') } : null,
     sourceVersion: work.sourceVersion ?? prev?.sourceVersion ?? null,
+    eventAt: laterOf(prev?.eventAt ?? null, work.eventAt ?? null),
     updatedAt: now,
   });
   // The artifacts are no longer needed once the ledger has the outcome (one activity less per document).
@@ -72,16 +80,35 @@ export async function recordFailure(
   });
 }
 
-export async function recordDeleted(deps: PipelineDeps, input: { pipeline: PipelineRef; sourceUri: string }): Promise<void> {
-  const prev = await deps.ledger.get(input.pipeline.tenant, input.sourceUri);
-  const now = new Date().toISOString();
-  await deps.ledger.put({
-    ...base(prev, input.pipeline, input.sourceUri),
-    status: 'deleted',
-    chunkIds: [],
-    contentHash: null,
-    sinks: Object.fromEntries(input.pipeline.sinks.map((s) => [s, { state: 'ok' as const, upserted: 0, updatedAt: now }])),
-    lastError: null,
-    updatedAt: now,
-  });
+export async function recordDeleted(
+  deps: PipelineDeps,
+  input: { pipeline: PipelineRef; sourceUri: string; eventTime?: number },
+): Promise<void> {
+  const { pipeline, sourceUri } = input;
+  const eventAt = input.eventTime === undefined ? null : new Date(input.eventTime).toISOString();
+  // deleteFromSink also cleared the document from the version readers see while this one is built (blue/green): its
+  // ledger rows follow, so every version's ledger keeps matching its index.
+  const versions = new Set([pipeline.version]);
+  for (const name of pipeline.sinks) {
+    const live = await sinkFor(deps, name).getAlias(indexAlias(pipeline));
+    const v = live === undefined ? undefined : versionOfIndex(pipeline, live);
+    if (v !== undefined) versions.add(v);
+  }
+  for (const version of versions) {
+    const ledger = version === pipeline.version ? deps.ledger : deps.ledger.forVersion(version);
+    const prev = await ledger.get(pipeline.tenant, sourceUri);
+    if (version !== pipeline.version && (prev === undefined || prev.status === 'deleted')) continue;
+    const now = new Date().toISOString();
+    await ledger.put({
+      ...base(prev, pipeline, sourceUri),
+      status: 'deleted',
+      chunkIds: [],
+      contentHash: null,
+      sinks: Object.fromEntries(pipeline.sinks.map((s) => [s, { state: 'ok' as const, upserted: 0, updatedAt: now }])),
+      lastError: null,
+      sourceVersion: null,
+      eventAt: laterOf(prev?.eventAt ?? null, eventAt),
+      updatedAt: now,
+    });
+  }
 }

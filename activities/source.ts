@@ -13,11 +13,10 @@ export async function listSourcePage(
   return page.cursor ? { items, cursor: page.cursor } : { items };
 }
 
-/** Whether the source still has the object (a delete event is only applied when it does not). */
+/** Whether the source still has the object (a delete event is only applied when it does not): a HEAD, not a GET. */
 export async function sourceHas(deps: PipelineDeps, input: { pipeline: PipelineRef; sourceUri: string }): Promise<boolean> {
   try {
-    const opened = await sourceFor(deps, input.sourceUri).open(input.sourceUri);
-    opened.body.destroy();
+    await sourceFor(deps, input.sourceUri).stat(input.sourceUri);
     return true;
   } catch (err) {
     if (err instanceof ConnectorError && err.type === FailureType.NotFound) return false;

@@ -11,7 +11,10 @@ export interface WorkRef {
   prefix: string;
   contentHash: string;
   bytes: number;
+  /** The version of the object the chunks were read from (ETag, or size+mtime). */
   sourceVersion?: string;
+  /** When the event that caused this work happened (ISO), recorded so older events are ignored later. */
+  eventAt?: string;
   chunksKey?: string;
   /** The parsed text, kept only when the pipeline late-chunks (the embed step needs the whole document). */
   textKey?: string;

@@ -12,5 +12,5 @@ test('the fingerprint follows what shapes the vectors, not throughput settings',
   assert.equal(pipelineRef(same).fingerprint, a.fingerprint);
   assert.notEqual(pipelineRef(rechunked).fingerprint, a.fingerprint);
   assert.equal(pipelineStamp(a), `1+${a.fingerprint}`);
-  assert.deepEqual([a.ingestQueue, a.embedQueue], ['ragline.default.ingest', 'ragline.default.embed']);
+  assert.deepEqual([a.ingestQueue, a.embedQueue], ['ragline.default.v1.ingest', 'ragline.default.v1.embed']);
 });

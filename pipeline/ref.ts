@@ -1,16 +1,18 @@
 import { createHash } from 'node:crypto';
-import type { PipelineRef } from '../workflows/types.ts';
+import { taskQueues, type PipelineRef } from '../workflows/types.ts';
 import type { PipelineSpec } from './spec.ts';
 
-/** The small part of a spec that travels in workflow inputs. Task queues are per pipeline: workers hold its deps. */
-export function pipelineRef(spec: PipelineSpec): PipelineRef {
+/**
+ * The small part of a spec that travels in workflow inputs. Task queues are per pipeline version (workers hold that
+ * version's deps), and activities refuse work whose fingerprint differs from their own spec's.
+ */
+export function pipelineRef(spec: PipelineSpec, tenant: string = spec.tenant): PipelineRef {
   return {
     name: spec.name,
     version: spec.version,
-    tenant: spec.tenant,
+    tenant,
     sinks: spec.sinks.map((s) => s.name),
-    ingestQueue: `ragline.${spec.name}.ingest`,
-    embedQueue: `ragline.${spec.name}.embed`,
+    ...taskQueues(spec.name, spec.version),
     fingerprint: createHash('sha256')
       .update(
         JSON.stringify({

@@ -1,14 +1,16 @@
 import { Client, Connection } from '@temporalio/client';
 import { pipelineRef } from '../pipeline/ref.ts';
+import { applyDocumentEvent, runSearchAttributes } from './documents.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
-import { docEventSignal, docStateQuery } from '../workflows/document.ts';
-import { docStatusKey, pipelineKey, sourceUriKey, tenantKey } from '../workflows/search-attributes.ts';
+import { docStateQuery } from '../workflows/document.ts';
+import { pipelineKey, tenantKey } from '../workflows/search-attributes.ts';
 import { progressQuery } from '../workflows/source.ts';
 import { promoteStateQuery, retireNowSignal, rollbackSignal, type PromoteState } from '../workflows/promote.ts';
 import {
   documentWorkflowId,
   promoteWorkflowId,
   sourceWorkflowId,
+  type DocEvent,
   type DocOutcome,
   type SourceCounts,
   type SourceProgress,
@@ -54,27 +56,21 @@ export class RaglineClient {
     return new RaglineClient(await Connection.connect({ address: opts.address }), opts.namespace, opts.spec);
   }
 
-  private attrs(sourceUri: string) {
-    const ref = pipelineRef(this.spec);
-    return [
-      { key: tenantKey, value: ref.tenant },
-      { key: sourceUriKey, value: sourceUri },
-      { key: pipelineKey, value: `${ref.name}-v${ref.version}` },
-    ];
-  }
-
-  /** Starts ingesting every object under `sourceUri` (`s3://bucket/prefix` or `file:///dir`). One run per source at a time. */
+  /**
+   * Starts ingesting every object under `sourceUri` (`s3://bucket/prefix` or `file:///dir`). One run per (pipeline
+   * version, tenant, source) at a time: a second call while one runs follows that run.
+   */
   async startIngest(sourceUri: string): Promise<IngestHandle> {
     const ref = pipelineRef(this.spec);
-    const workflowId = sourceWorkflowId(ref.name, ref.tenant, sourceUri);
+    const workflowId = sourceWorkflowId(ref, sourceUri);
     const handle = await this.temporal.workflow.start('sourceWorkflow', {
       taskQueue: ref.ingestQueue,
       workflowId,
       args: [
         { pipeline: ref, sourceUri, pageSize: this.spec.concurrency.pageSize, maxInFlight: this.spec.concurrency.documents },
       ],
-      typedSearchAttributes: [...this.attrs(sourceUri), { key: docStatusKey, value: 'running' }],
-      memo: { pipeline: ref.name, pipelineVersion: ref.version, kind: 'source' },
+      typedSearchAttributes: runSearchAttributes(ref, sourceUri, 'running'),
+      memo: { pipeline: ref.name, pipelineVersion: ref.version, kind: 'source', sourceUri },
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
     return this.ingestHandle(workflowId, handle.workflowId);
@@ -83,7 +79,7 @@ export class RaglineClient {
   /** Follows a source run started earlier (by any process). */
   getIngest(sourceUri: string): IngestHandle {
     const ref = pipelineRef(this.spec);
-    const id = sourceWorkflowId(ref.name, ref.tenant, sourceUri);
+    const id = sourceWorkflowId(ref, sourceUri);
     return this.ingestHandle(id, id);
   }
 
@@ -106,18 +102,8 @@ export class RaglineClient {
     return this.sendEvent(sourceUri, { kind: 'delete', force: opts.force ?? true });
   }
 
-  private async sendEvent(sourceUri: string, event: { kind: 'upsert' | 'delete'; force?: boolean }): Promise<DocOutcome> {
-    const ref = pipelineRef(this.spec);
-    const handle = await this.temporal.workflow.signalWithStart('documentWorkflow', {
-      taskQueue: ref.ingestQueue,
-      workflowId: documentWorkflowId(ref.tenant, sourceUri),
-      args: [{ pipeline: ref, sourceUri, pending: [], lingerMs: 2000 }],
-      signal: docEventSignal,
-      signalArgs: [event],
-      typedSearchAttributes: [...this.attrs(sourceUri), { key: docStatusKey, value: 'processing' }],
-      memo: { pipeline: ref.name, pipelineVersion: ref.version },
-    });
-    return (await handle.result()) as DocOutcome;
+  private async sendEvent(sourceUri: string, event: DocEvent): Promise<DocOutcome> {
+    return applyDocumentEvent(this.temporal, pipelineRef(this.spec), sourceUri, event);
   }
 
   /**
@@ -166,7 +152,7 @@ export class RaglineClient {
   /** The state of one document's workflow, if it runs or ran. */
   async documentState(sourceUri: string) {
     const ref = pipelineRef(this.spec);
-    return this.temporal.workflow.getHandle(documentWorkflowId(ref.tenant, sourceUri)).query(docStateQuery);
+    return this.temporal.workflow.getHandle(documentWorkflowId(ref, sourceUri)).query(docStateQuery);
   }
 
   async close(): Promise<void> {

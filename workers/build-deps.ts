@@ -104,11 +104,18 @@ async function createSink(spec: SinkSpec, env: NodeJS.ProcessEnv): Promise<Sink>
   }
 }
 
-/** The ledger a spec names; `at` resolves a relative SQLite path against the spec's folder. */
-export function createLedger(spec: LedgerSpec, at: (p: string) => string = (p) => p): Ledger {
-  if (spec.kind === 'sqlite') return createSqliteLedger({ path: at(spec.path) });
-  const { kind: _kind, ...config } = spec;
-  return createPostgresLedger(config);
+/**
+ * The ledger a spec names, as a view of the spec's pipeline version; `at` resolves a relative SQLite path against the
+ * spec's folder.
+ */
+export function createLedger(
+  spec: Pick<PipelineSpec, 'ledger' | 'name' | 'version'>,
+  at: (p: string) => string = (p) => p,
+): Ledger {
+  const scope = { pipeline: spec.name, version: spec.version };
+  if (spec.ledger.kind === 'sqlite') return createSqliteLedger({ path: at(spec.ledger.path) }, scope);
+  const { kind: _kind, ...config } = spec.ledger;
+  return createPostgresLedger(config, scope);
 }
 
 /** The embedding cache beside the ledger: a second SQLite file next to it, or a table in the same PostgreSQL schema. */
@@ -132,7 +139,7 @@ export async function buildPipelineDeps(
     spec.blobStore.kind === 'local-dir'
       ? createLocalDirBlobStore({ root: at(spec.blobStore.root) })
       : createS3BlobStore({ ...spec.blobStore, ...opts.s3, forcePathStyle: true });
-  const ledger = createLedger(spec.ledger, at);
+  const ledger = createLedger(spec, at);
   const sinks = await createSinks(spec);
   // Semantic chunking embeds sentences while chunking, so an ingest worker then loads the model too.
   const chunkEmbedder =

@@ -28,6 +28,7 @@ const NON_RETRYABLE = [
   'InvalidEncoding',
   'InvalidInput',
   'SinkRejected',
+  'PipelineMismatch',
 ];
 
 /** One retry profile per kind of step; each call site gets its own activity and so its own retry budget. */
@@ -83,9 +84,16 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
     upsertSearchAttributes([{ key: docStatusKey, value: s }]);
   };
 
-  async function applyUpsert(): Promise<DocOutcome> {
-    const fetched = await acts.fetchAndParse({ pipeline, sourceUri });
-    if (fetched.kind === 'gone') return applyDelete(false);
+  async function applyUpsert(event: DocEvent): Promise<DocOutcome> {
+    const fetched = await acts.fetchAndParse({
+      pipeline,
+      sourceUri,
+      sourceVersion: event.sourceVersion,
+      eventTime: event.eventTime,
+    });
+    if (fetched.kind === 'gone') return applyDelete({ kind: 'delete', eventTime: event.eventTime }, false);
+    // An event older than the one the ledger last applied changes nothing: the newer one already read the source.
+    if (fetched.kind === 'stale') return { status: 'unchanged', chunks: 0, upserted: {}, cached: 0 };
     if (fetched.kind === 'unchanged') return { status: 'unchanged', chunks: fetched.chunks, upserted: {}, cached: 0 };
     let work = fetched.work;
     let committed = false;
@@ -122,24 +130,26 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
     }
   }
 
-  async function applyDelete(force: boolean): Promise<DocOutcome> {
+  async function applyDelete(event: DocEvent, force: boolean): Promise<DocOutcome> {
     if (!force && (await acts.sourceHas({ pipeline, sourceUri }))) {
-      // The object exists again (a newer create overtook this delete): the latest state is "present".
-      return applyUpsert();
+      // The object exists again (a newer create overtook this delete): the latest state is "present". Its version is
+      // not the one the delete named, so the upsert HEADs it.
+      return applyUpsert({ kind: 'upsert', eventTime: event.eventTime });
     }
     await Promise.all(pipeline.sinks.map((sink) => sinks.deleteFromSink({ pipeline, sourceUri, sink })));
-    await acts.recordDeleted({ pipeline, sourceUri });
+    await acts.recordDeleted({ pipeline, sourceUri, eventTime: event.eventTime });
     return { status: 'deleted', chunks: 0, upserted: {}, cached: 0 };
   }
 
   while (true) {
     if (pending.length === 0 && !(input.lingerMs && (await condition(() => pending.length > 0, input.lingerMs)))) break;
     const batch = pending.splice(0, pending.length);
-    const event = batch[batch.length - 1]!;
+    // The newest event decides (by event time when events carry one, else by arrival).
+    const event = newest(batch);
     const force = batch.some((e) => e.kind === 'delete' && e.force) && event.kind === 'delete';
     setStatus('processing');
     try {
-      last = event.kind === 'delete' ? await applyDelete(force) : await applyUpsert();
+      last = event.kind === 'delete' ? await applyDelete(event, force) : await applyUpsert(event);
     } catch (err) {
       const error = { type: failureType(err), message: failureMessage(err) };
       await acts.recordFailure({ pipeline, sourceUri, error });
@@ -152,6 +162,15 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
     }
   }
   return last ?? { status: 'unchanged', chunks: 0, upserted: {}, cached: 0 };
+}
+
+/** The last event with the greatest event time (events without one count as arriving in order after timed ones). */
+function newest(batch: DocEvent[]): DocEvent {
+  let best = batch[batch.length - 1]!;
+  for (const e of batch) {
+    if (e.eventTime !== undefined && best.eventTime !== undefined && e.eventTime > best.eventTime) best = e;
+  }
+  return best;
 }
 
 function rootCause(err: unknown): unknown {

@@ -62,7 +62,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
     const running: Array<Promise<void>> = [];
     for (const { uri, event } of items) {
       await condition(() => !paused && inFlight < maxInFlight);
-      const workflowId = documentWorkflowId(pipeline.tenant, uri);
+      const workflowId = documentWorkflowId(pipeline, uri);
       inFlight++;
       try {
         const child = await startChild(documentWorkflow, {
@@ -75,7 +75,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
             { key: pipelineKey, value: `${pipeline.name}-v${pipeline.version}` },
             { key: docStatusKey, value: 'processing' },
           ],
-          memo: { pipeline: pipeline.name, pipelineVersion: pipeline.version },
+          memo: { pipeline: pipeline.name, pipelineVersion: pipeline.version, sourceUri: uri },
         });
         running.push(
           child

@@ -1,4 +1,7 @@
-// Plain data shared by workflows, activities and clients. No imports: workflows load this file in their sandbox.
+// Plain data shared by workflows, activities and clients. Workflows load this file in their sandbox: it imports only
+// pure code (a SHA-256 with no Node built-ins).
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 
 /** What a workflow needs to know of its pipeline; the bulky spec stays with the workers that loaded it. */
 export interface PipelineRef {
@@ -27,8 +30,16 @@ export function pipelineStamp(p: Pick<PipelineRef, 'version' | 'fingerprint'>): 
  */
 export interface DocEvent {
   kind: 'upsert' | 'delete';
-  /** Version marker from the trigger (ETag, S3 sequencer, Kafka offset), kept for the record. */
+  /**
+   * The object's version as the lister or the trigger saw it (ETag, or size+mtime for folders). When the ledger holds
+   * the same version at the same pipeline stamp, the document is skipped without reading the object.
+   */
   sourceVersion?: string;
+  /**
+   * When the change happened (ms since the epoch: the S3 event time, the producer's timestamp). An event older than
+   * the one the ledger last applied to this document is ignored.
+   */
+  eventTime?: number;
   /** A delete that removes the document even though the source still has it (`ingest delete`). */
   force?: boolean;
 }
@@ -104,16 +115,35 @@ export function emptyCounts(): SourceCounts {
   return { listed: 0, ingested: 0, unchanged: 0, deleted: 0, failed: 0, handedOff: 0, chunks: 0, cached: 0, upserted: {} };
 }
 
-export function documentWorkflowId(tenant: string, sourceUri: string): string {
-  return `doc:${tenant}:${sourceUri}`;
+/** The identity every workflow, ledger row and task queue of one document carries. */
+export type DocIdentity = Pick<PipelineRef, 'name' | 'version' | 'tenant'>;
+
+/** Uris longer than this (UTF-8 bytes) are hashed into workflow ids; Temporal refuses ids over 1,000 bytes. */
+const MAX_URI_IN_ID = 400;
+
+/** The uri itself when short, else `sha256:<hex>`: ids stay readable in the UI for ordinary paths. */
+export function uriIdPart(uri: string): string {
+  const bytes = utf8ToBytes(uri);
+  return bytes.length <= MAX_URI_IN_ID ? uri : `sha256:${bytesToHex(sha256(bytes))}`;
 }
 
-export function sourceWorkflowId(pipeline: string, tenant: string, sourceUri: string): string {
-  return `source:${pipeline}:${tenant}:${sourceUri}`;
+/** `doc:{pipeline}-v{version}:{tenant}:{uri}`: one entity workflow per (pipeline, version, tenant, document). */
+export function documentWorkflowId(id: DocIdentity, sourceUri: string): string {
+  return `doc:${id.name}-v${id.version}:${id.tenant}:${uriIdPart(sourceUri)}`;
+}
+
+/** One source run per (pipeline, version, tenant, source prefix) at a time. */
+export function sourceWorkflowId(id: DocIdentity, sourceUri: string): string {
+  return `source:${id.name}-v${id.version}:${id.tenant}:${uriIdPart(sourceUri)}`;
 }
 
 export function promoteWorkflowId(pipeline: string, version: number, tenant: string): string {
   return `promote:${pipeline}-v${version}:${tenant}`;
+}
+
+/** Task queues are per pipeline version: a worker only ever receives work of the spec it loaded. */
+export function taskQueues(name: string, version: number): { ingestQueue: string; embedQueue: string } {
+  return { ingestQueue: `ragline.${name}.v${version}.ingest`, embedQueue: `ragline.${name}.v${version}.embed` };
 }
 
 /** Custom search attributes (registered by the local stack's Temporal and by docker-compose). */

@@ -5,7 +5,7 @@ import type { CliContext } from '../context.ts';
 
 /** `ingest status`: per-document state from the ledger, with the reason of each failure. */
 export async function statusCommand(ctx: CliContext, opts: { json?: boolean; failed?: boolean; limit?: number }): Promise<void> {
-  const ledger = createLedger(ctx.spec.ledger, (p) => resolve(ctx.baseDir, p));
+  const ledger = createLedger(ctx.spec, (p) => resolve(ctx.baseDir, p));
   try {
     const records: DocumentRecord[] = [];
     let after: string | undefined;

@@ -18,7 +18,7 @@ export interface SinkVersions {
 
 /** `ingest versions`: per sink, which index version readers see, and the recorded history of versions. */
 export async function versionsCommand(ctx: CliContext, opts: { json?: boolean }): Promise<SinkVersions[]> {
-  const ledger = createLedger(ctx.spec.ledger, (p) => resolve(ctx.baseDir, p));
+  const ledger = createLedger(ctx.spec, (p) => resolve(ctx.baseDir, p));
   const sinks = await createSinks(ctx.spec);
   try {
     const alias = indexAlias(ctx.spec);

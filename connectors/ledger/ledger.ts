@@ -15,7 +15,16 @@ export interface SinkState {
   updatedAt: string;
 }
 
-/** What the ledger knows of one document of one tenant. */
+/**
+ * The pipeline version a ledger view belongs to. A document's identity is (pipeline, version, tenant, uri): two
+ * pipelines, or two versions of one pipeline built side by side (blue/green), never share a row.
+ */
+export interface LedgerScope {
+  pipeline: string;
+  version: number;
+}
+
+/** What the ledger knows of one document of one tenant, for the view's pipeline version. */
 export interface DocumentRecord {
   tenant: string;
   sourceUri: string;
@@ -27,8 +36,13 @@ export interface DocumentRecord {
   chunkIds: string[];
   sinks: Record<string, SinkState>;
   lastError: { type: string; message: string } | null;
-  /** Monotonic version of the source event last applied (e.g. S3 sequencer or a timestamp); older events are ignored. */
+  /**
+   * The object version (ETag, or size+mtime for folders) of the bytes last ingested: an event or a listing with the
+   * same version at the same pipeline stamp is skipped without reading the object.
+   */
   sourceVersion: string | null;
+  /** When the newest event applied to this document happened (ISO); an older event is ignored. */
+  eventAt: string | null;
   updatedAt: string;
 }
 
@@ -71,8 +85,14 @@ export interface IndexVersionRecord {
   updatedAt: string;
 }
 
-/** The durable record of what was ingested where. SQLite for the embedded default, PostgreSQL for a fleet. */
+/**
+ * The durable record of what was ingested where, as seen by one pipeline version (`scope`). SQLite for the embedded
+ * default, PostgreSQL for a fleet. Index versions are kept per alias, across versions.
+ */
 export interface Ledger {
+  readonly scope: LedgerScope;
+  /** A view of another version of the same pipeline over the same database (closing it closes nothing). */
+  forVersion(version: number): Ledger;
   get(tenant: string, sourceUri: string): Promise<DocumentRecord | undefined>;
   /** Inserts or replaces the whole record. */
   put(record: DocumentRecord): Promise<void>;
@@ -81,10 +101,10 @@ export interface Ledger {
   list(query: LedgerQuery): Promise<{ records: DocumentRecord[]; next?: string }>;
   counts(tenant?: string): Promise<Record<DocStatus, number>>;
   /**
-   * Documents (status ingested or unchanged) recorded at one pipeline stamp, and the sum of their chunk ids, across
-   * tenants: what a complete index of that version holds. One ledger serves one pipeline.
+   * Documents of this version (status ingested or unchanged) recorded at one pipeline stamp, and the sum of their
+   * chunk ids, for one tenant or all: what a complete index of that version holds.
    */
-  totals(pipelineVersion: string): Promise<{ documents: number; chunks: number }>;
+  totals(pipelineVersion: string, tenant?: string): Promise<{ documents: number; chunks: number }>;
   /** Every recorded version of an alias, all sinks, in the order first recorded (a replace keeps its place). */
   listIndexVersions(alias: string): Promise<IndexVersionRecord[]>;
   /** Inserts or replaces the record for (alias, sink, index). */

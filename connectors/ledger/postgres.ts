@@ -7,6 +7,7 @@ import {
   type IndexVersionRecord,
   type Ledger,
   type LedgerQuery,
+  type LedgerScope,
   type SinkState,
 } from './ledger.ts';
 import { PostgresLedgerConfig } from './postgres.config.ts';
@@ -21,7 +22,7 @@ const MAX_PAGE = 1000;
  * Applied in order, each once (see migrate). Keys are COLLATE "C" so ordering, cursors and prefix ranges are by code
  * point whatever the database's default collation, as in SQLite. Timestamps stay text: records round-trip exactly.
  */
-const MIGRATIONS: readonly string[] = [
+export const LEDGER_MIGRATIONS: readonly string[] = [
   `CREATE TABLE {schema}.documents (
      tenant text COLLATE "C" NOT NULL,
      source_uri text COLLATE "C" NOT NULL,
@@ -52,7 +53,26 @@ const MIGRATIONS: readonly string[] = [
      updated_at text NOT NULL,
      UNIQUE (alias, sink, index_name)
    );`,
+  // Identity is (pipeline, version, tenant, uri). Rows written before this get pipeline '' and the version their stamp
+  // names; the first pipeline that opens the ledger adopts them (see ADOPT_LEGACY).
+  `ALTER TABLE {schema}.documents
+     ADD COLUMN pipeline text COLLATE "C" NOT NULL DEFAULT '',
+     ADD COLUMN version integer NOT NULL DEFAULT 0,
+     ADD COLUMN event_at text;
+   UPDATE {schema}.documents SET version = coalesce(substring(pipeline_version from '^[0-9]+')::integer, 0);
+   ALTER TABLE {schema}.documents DROP CONSTRAINT documents_pkey;
+   ALTER TABLE {schema}.documents ADD PRIMARY KEY (pipeline, version, tenant, source_uri);
+   DROP INDEX {schema}.documents_tenant_status;
+   DROP INDEX {schema}.documents_pipeline_version;
+   DROP INDEX {schema}.documents_source_uri;
+   CREATE INDEX documents_source_uri ON {schema}.documents (pipeline, version, source_uri, tenant);
+   CREATE INDEX documents_tenant_status ON {schema}.documents (pipeline, version, tenant, status, source_uri);
+   CREATE INDEX documents_pipeline_version ON {schema}.documents (pipeline, version, pipeline_version, status);`,
 ];
+
+/** Adopts rows from before migration 3 for the first pipeline that opens the ledger ($1 pipeline, $2 version). */
+const ADOPT_LEGACY = `UPDATE {schema}.documents SET pipeline = $1, version = CASE WHEN version = 0 THEN $2 ELSE version END
+  WHERE pipeline = ''`;
 
 interface Row {
   tenant: string;
@@ -65,6 +85,7 @@ interface Row {
   last_error_type: string | null;
   last_error_message: string | null;
   source_version: string | null;
+  event_at: string | null;
   updated_at: string;
 }
 
@@ -80,7 +101,7 @@ interface VersionRow {
 }
 
 const COLUMNS =
-  'tenant, source_uri, status, content_hash, pipeline_version, chunk_ids, sinks, last_error_type, last_error_message, source_version, updated_at';
+  'tenant, source_uri, status, content_hash, pipeline_version, chunk_ids, sinks, last_error_type, last_error_message, source_version, event_at, updated_at';
 
 function fromRow(r: Row): DocumentRecord {
   return {
@@ -93,6 +114,7 @@ function fromRow(r: Row): DocumentRecord {
     sinks: r.sinks,
     lastError: r.last_error_type === null ? null : { type: r.last_error_type, message: r.last_error_message ?? '' },
     sourceVersion: r.source_version,
+    eventAt: r.event_at,
     updatedAt: r.updated_at,
   };
 }
@@ -123,20 +145,51 @@ function decodeCursor(cursor: string): [string, string] {
 }
 
 /** The ledger for a fleet: every worker process of every host shares one PostgreSQL database. */
-export function createPostgresLedger(config: PostgresLedgerConfig): Ledger {
+export function createPostgresLedger(config: PostgresLedgerConfig, scope: LedgerScope): Ledger {
   const c = PostgresLedgerConfig.parse(config);
-  const where = describe(c);
   const s = quoteIdent(c.schema);
   const pool = openPool(c, 'ragline-ledger');
-  const ready = lazyReady(() => migrate(pool, c.schema, 'ledger', MIGRATIONS));
-  let closed = false;
+  const ready = lazyReady(async () => {
+    await migrate(pool, c.schema, 'ledger', LEDGER_MIGRATIONS);
+    await pool.query(ADOPT_LEGACY.replaceAll('{schema}', s), [scope.pipeline, scope.version]);
+  });
+  const state = { closed: false };
+  const views = new Map<number, Ledger>();
+  const view = (version: number): Ledger => {
+    let v = views.get(version);
+    if (!v)
+      views.set(version, (v = postgresView({ pool, ready, c, state, forVersion: view }, { pipeline: scope.pipeline, version })));
+    return v;
+  };
+  return {
+    ...view(scope.version),
+    async close() {
+      if (state.closed) return;
+      state.closed = true;
+      await pool.end();
+    },
+  };
+}
+
+interface PgShared {
+  pool: pg.Pool;
+  ready: () => Promise<void>;
+  c: ReturnType<typeof PostgresLedgerConfig.parse>;
+  state: { closed: boolean };
+  forVersion: (version: number) => Ledger;
+}
+
+function postgresView(shared: PgShared, scope: LedgerScope): Ledger {
+  const { pool, ready, c, state } = shared;
+  const where = describe(c);
+  const s = quoteIdent(c.schema);
 
   async function query<R extends pg.QueryResultRow>(
     what: string,
     text: string,
     values: unknown[] = [],
   ): Promise<pg.QueryResult<R>> {
-    if (closed) throw new ConnectorError(FailureType.InvalidInput, `${what}: ledger ${where} is closed`);
+    if (state.closed) throw new ConnectorError(FailureType.InvalidInput, `${what}: ledger ${where} is closed`);
     try {
       await ready();
       return await pool.query<R>(text, values);
@@ -145,12 +198,17 @@ export function createPostgresLedger(config: PostgresLedgerConfig): Ledger {
     }
   }
 
+  // $1 and $2 are the view's pipeline and version in every statement on documents.
+  const sc = [scope.pipeline, scope.version];
   return {
+    scope,
+    forVersion: shared.forVersion,
+
     async get(tenant, sourceUri) {
       const { rows } = await query<Row>(
         'ledger get',
-        `SELECT ${COLUMNS} FROM ${s}.documents WHERE tenant = $1 AND source_uri = $2`,
-        [tenant, sourceUri],
+        `SELECT ${COLUMNS} FROM ${s}.documents WHERE pipeline = $1 AND version = $2 AND tenant = $3 AND source_uri = $4`,
+        [...sc, tenant, sourceUri],
       );
       return rows[0] && fromRow(rows[0]);
     },
@@ -158,12 +216,15 @@ export function createPostgresLedger(config: PostgresLedgerConfig): Ledger {
     async put(r) {
       await query(
         'ledger put',
-        `INSERT INTO ${s}.documents (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11)
-         ON CONFLICT (tenant, source_uri) DO UPDATE SET status = excluded.status, content_hash = excluded.content_hash,
-           pipeline_version = excluded.pipeline_version, chunk_ids = excluded.chunk_ids, sinks = excluded.sinks,
-           last_error_type = excluded.last_error_type, last_error_message = excluded.last_error_message,
-           source_version = excluded.source_version, updated_at = excluded.updated_at`,
+        `INSERT INTO ${s}.documents (pipeline, version, ${COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)
+         ON CONFLICT (pipeline, version, tenant, source_uri) DO UPDATE SET status = excluded.status,
+           content_hash = excluded.content_hash, pipeline_version = excluded.pipeline_version,
+           chunk_ids = excluded.chunk_ids, sinks = excluded.sinks, last_error_type = excluded.last_error_type,
+           last_error_message = excluded.last_error_message, source_version = excluded.source_version,
+           event_at = excluded.event_at, updated_at = excluded.updated_at`,
         [
+          ...sc,
           r.tenant,
           r.sourceUri,
           r.status,
@@ -174,26 +235,28 @@ export function createPostgresLedger(config: PostgresLedgerConfig): Ledger {
           r.lastError?.type ?? null,
           r.lastError?.message ?? null,
           r.sourceVersion,
+          r.eventAt,
           r.updatedAt,
         ],
       );
     },
 
-    async setSinkState(tenant, sourceUri, sink, state) {
+    async setSinkState(tenant, sourceUri, sink, sinkState) {
       // One statement: the row lock serialises writers, and a waiting writer merges into the row as the other left
       // it (READ COMMITTED re-reads the updated row), so concurrent updates of different sinks all survive.
       const res = await query(
         'ledger setSinkState',
-        `UPDATE ${s}.documents SET sinks = sinks || jsonb_build_object($3::text, $4::jsonb) WHERE tenant = $1 AND source_uri = $2`,
-        [tenant, sourceUri, sink, JSON.stringify(state)],
+        `UPDATE ${s}.documents SET sinks = sinks || jsonb_build_object($5::text, $6::jsonb)
+         WHERE pipeline = $1 AND version = $2 AND tenant = $3 AND source_uri = $4`,
+        [...sc, tenant, sourceUri, sink, JSON.stringify(sinkState)],
       );
       if (res.rowCount === 0) throw new ConnectorError(FailureType.NotFound, `ledger has no document ${tenant}/${sourceUri}`);
     },
 
     async list(q: LedgerQuery) {
       const limit = Math.min(Math.max(Math.trunc(q.limit ?? DEFAULT_PAGE), 1), MAX_PAGE);
-      const conds: string[] = [];
-      const params: unknown[] = [];
+      const conds: string[] = ['pipeline = $1', 'version = $2'];
+      const params: unknown[] = [...sc];
       const param = (v: unknown): string => `$${params.push(v)}`;
       if (q.tenant !== undefined) conds.push(`tenant = ${param(q.tenant)}`);
       if (q.status !== undefined) conds.push(`status = ${param(q.status)}`);
@@ -209,7 +272,7 @@ export function createPostgresLedger(config: PostgresLedgerConfig): Ledger {
       // One extra row says whether another page exists without a second query.
       const { rows } = await query<Row>(
         'ledger list',
-        `SELECT ${COLUMNS} FROM ${s}.documents ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''}
+        `SELECT ${COLUMNS} FROM ${s}.documents WHERE ${conds.join(' AND ')}
          ORDER BY tenant, source_uri LIMIT ${param(limit + 1)}`,
         params,
       );
@@ -220,20 +283,22 @@ export function createPostgresLedger(config: PostgresLedgerConfig): Ledger {
     async counts(tenant) {
       const { rows } = await query<{ status: string; n: string }>(
         'ledger counts',
-        `SELECT status, count(*) AS n FROM ${s}.documents WHERE $1::text IS NULL OR tenant = $1 GROUP BY status`,
-        [tenant ?? null],
+        `SELECT status, count(*) AS n FROM ${s}.documents
+         WHERE pipeline = $1 AND version = $2 AND ($3::text IS NULL OR tenant = $3) GROUP BY status`,
+        [...sc, tenant ?? null],
       );
       const out = Object.fromEntries(Object.values(DocStatus).map((st) => [st, 0])) as Record<DocStatus, number>;
       for (const r of rows) if (r.status in out) out[r.status as DocStatus] = Number(r.n);
       return out;
     },
 
-    async totals(pipelineVersion) {
+    async totals(pipelineVersion, tenant) {
       const { rows } = await query<{ documents: string; chunks: string }>(
         'ledger totals',
         `SELECT count(*) AS documents, coalesce(sum(cardinality(chunk_ids)), 0) AS chunks FROM ${s}.documents
-         WHERE pipeline_version = $1 AND status IN ('${DocStatus.ingested}', '${DocStatus.unchanged}')`,
-        [pipelineVersion],
+         WHERE pipeline = $1 AND version = $2 AND pipeline_version = $3 AND ($4::text IS NULL OR tenant = $4)
+           AND status IN ('${DocStatus.ingested}', '${DocStatus.unchanged}')`,
+        [...sc, pipelineVersion, tenant ?? null],
       );
       return { documents: Number(rows[0]!.documents), chunks: Number(rows[0]!.chunks) };
     },
@@ -268,10 +333,7 @@ export function createPostgresLedger(config: PostgresLedgerConfig): Ledger {
       );
     },
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      await pool.end();
-    },
+    // A view over another version shares the pool: the ledger that opened it closes it.
+    async close() {},
   };
 }

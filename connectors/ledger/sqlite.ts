@@ -10,6 +10,7 @@ import {
   type IndexVersionRecord,
   type Ledger,
   type LedgerQuery,
+  type LedgerScope,
   type SinkState,
 } from './ledger.ts';
 
@@ -57,6 +58,34 @@ const MIGRATIONS: readonly string[] = [
      UNIQUE (alias, sink, index_name)
    );
    CREATE INDEX documents_pipeline_version ON documents (pipeline_version, status);`,
+  // Identity is (pipeline, version, tenant, uri). Rows written before this have no pipeline: they get '' and the
+  // version their stamp names, and the first pipeline that opens the ledger adopts them (see adoptLegacyRows).
+  `CREATE TABLE documents_v3 (
+     pipeline TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     tenant TEXT NOT NULL,
+     source_uri TEXT NOT NULL,
+     status TEXT NOT NULL,
+     content_hash TEXT,
+     pipeline_version TEXT,
+     chunk_ids TEXT NOT NULL,
+     sinks TEXT NOT NULL,
+     last_error_type TEXT,
+     last_error_message TEXT,
+     source_version TEXT,
+     event_at TEXT,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (pipeline, version, tenant, source_uri)
+   ) WITHOUT ROWID;
+   INSERT INTO documents_v3
+     SELECT '', coalesce(CAST(pipeline_version AS INTEGER), 0), tenant, source_uri, status, content_hash, pipeline_version,
+       chunk_ids, sinks, last_error_type, last_error_message, source_version, NULL, updated_at
+     FROM documents;
+   DROP TABLE documents;
+   ALTER TABLE documents_v3 RENAME TO documents;
+   CREATE INDEX documents_tenant_status ON documents (pipeline, version, tenant, status, source_uri);
+   CREATE INDEX documents_source_uri ON documents (pipeline, version, source_uri, tenant);
+   CREATE INDEX documents_pipeline_version ON documents (pipeline, version, pipeline_version, status);`,
 ];
 
 interface Row {
@@ -70,6 +99,7 @@ interface Row {
   last_error_type: string | null;
   last_error_message: string | null;
   source_version: string | null;
+  event_at: string | null;
   updated_at: string;
 }
 
@@ -85,7 +115,9 @@ interface VersionRow {
 }
 
 const COLUMNS =
-  'tenant, source_uri, status, content_hash, pipeline_version, chunk_ids, sinks, last_error_type, last_error_message, source_version, updated_at';
+  'tenant, source_uri, status, content_hash, pipeline_version, chunk_ids, sinks, last_error_type, last_error_message, source_version, event_at, updated_at';
+/** Every statement on documents is confined to the view's (pipeline, version). */
+const SCOPE = 'pipeline = ? AND version = ?';
 
 function fromRow(r: Row): DocumentRecord {
   return {
@@ -98,6 +130,7 @@ function fromRow(r: Row): DocumentRecord {
     sinks: JSON.parse(r.sinks) as Record<string, SinkState>,
     lastError: r.last_error_type === null ? null : { type: r.last_error_type, message: r.last_error_message ?? '' },
     sourceVersion: r.source_version,
+    eventAt: r.event_at,
     updatedAt: r.updated_at,
   };
 }
@@ -182,19 +215,69 @@ export function inTransaction<T>(db: DatabaseSync, fn: () => T): T {
   }
 }
 
-/** The embedded ledger: one SQLite file per host, shared by its worker processes. */
-export function createSqliteLedger(config: SqliteLedgerConfig): Ledger {
+/** The embedded ledger: one SQLite file per host, shared by its worker processes and by every pipeline using it. */
+export function createSqliteLedger(config: SqliteLedgerConfig, scope: LedgerScope): Ledger {
   const c = SqliteLedgerConfig.parse(config);
   const db = openSqlite(c.path, c.busyTimeoutMs, MIGRATIONS, 'schema_version');
+  const state = { closed: false };
+  try {
+    adoptLegacyRows(db, scope);
+  } catch (err) {
+    db.close();
+    throw mapSqliteError(err, `cannot open ${c.path}`);
+  }
+  const views = new Map<number, Ledger>();
+  const view = (version: number): Ledger => {
+    let v = views.get(version);
+    if (!v) views.set(version, (v = sqliteView(db, c.path, { pipeline: scope.pipeline, version }, state, view)));
+    return v;
+  };
+  const main = view(scope.version);
+  return {
+    ...main,
+    async close() {
+      if (state.closed) return;
+      state.closed = true;
+      db.close();
+    },
+  };
+}
 
-  const getStmt = db.prepare(`SELECT ${COLUMNS} FROM documents WHERE tenant = ? AND source_uri = ?`);
-  const putStmt = db.prepare(`INSERT OR REPLACE INTO documents (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const sinksStmt = db.prepare('SELECT sinks FROM documents WHERE tenant = ? AND source_uri = ?');
-  const setSinksStmt = db.prepare('UPDATE documents SET sinks = ? WHERE tenant = ? AND source_uri = ?');
+/**
+ * Rows from before identity carried the pipeline (migration 3) belong to whichever pipeline used the file then: the
+ * first pipeline to open it adopts them. A row that never got a stamp (failed before its first ingest) joins the
+ * opening version.
+ */
+function adoptLegacyRows(db: DatabaseSync, scope: LedgerScope): void {
+  inTransaction(db, () =>
+    db
+      .prepare("UPDATE documents SET pipeline = ?, version = CASE WHEN version = 0 THEN ? ELSE version END WHERE pipeline = ''")
+      .run(scope.pipeline, scope.version),
+  );
+}
+
+function sqliteView(
+  db: DatabaseSync,
+  path: string,
+  scope: LedgerScope,
+  state: { closed: boolean },
+  forVersion: (version: number) => Ledger,
+): Ledger {
+  const sc = [scope.pipeline, scope.version] as const;
+  const getStmt = db.prepare(`SELECT ${COLUMNS} FROM documents WHERE ${SCOPE} AND tenant = ? AND source_uri = ?`);
+  const putStmt = db.prepare(
+    `INSERT OR REPLACE INTO documents (pipeline, version, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const sinksStmt = db.prepare(`SELECT sinks FROM documents WHERE ${SCOPE} AND tenant = ? AND source_uri = ?`);
+  const setSinksStmt = db.prepare(`UPDATE documents SET sinks = ? WHERE ${SCOPE} AND tenant = ? AND source_uri = ?`);
   const listStmts = new Map<string, StatementSync>();
   const totalsStmt = db.prepare(
     `SELECT count(*) AS documents, coalesce(sum(json_array_length(chunk_ids)), 0) AS chunks FROM documents
-     WHERE pipeline_version = ? AND status IN ('${DocStatus.ingested}', '${DocStatus.unchanged}')`,
+     WHERE ${SCOPE} AND pipeline_version = ? AND (? IS NULL OR tenant = ?)
+       AND status IN ('${DocStatus.ingested}', '${DocStatus.unchanged}')`,
+  );
+  const countsStmt = db.prepare(
+    `SELECT status, count(*) AS n FROM documents WHERE ${SCOPE} AND (? IS NULL OR tenant = ?) GROUP BY status`,
   );
   const versionsStmt = db.prepare(
     'SELECT alias, sink, index_name, state, chunks, promoted_at, retire_after, updated_at FROM index_versions WHERE alias = ? ORDER BY seq',
@@ -205,21 +288,23 @@ export function createSqliteLedger(config: SqliteLedgerConfig): Ledger {
      ON CONFLICT (alias, sink, index_name) DO UPDATE SET state = excluded.state, chunks = excluded.chunks,
        promoted_at = excluded.promoted_at, retire_after = excluded.retire_after, updated_at = excluded.updated_at`,
   );
-  let closed = false;
 
   function run<T>(what: string, fn: () => T): T {
-    if (closed) throw new ConnectorError(FailureType.InvalidInput, `${what}: ledger ${c.path} is closed`);
+    if (state.closed) throw new ConnectorError(FailureType.InvalidInput, `${what}: ledger ${path} is closed`);
     try {
       return fn();
     } catch (err) {
-      throw mapSqliteError(err, `${what} (${c.path})`);
+      throw mapSqliteError(err, `${what} (${path})`);
     }
   }
 
   return {
+    scope,
+    forVersion,
+
     async get(tenant, sourceUri) {
       return run('ledger get', () => {
-        const row = getStmt.get(tenant, sourceUri) as Row | undefined;
+        const row = getStmt.get(...sc, tenant, sourceUri) as Row | undefined;
         return row && fromRow(row);
       });
     },
@@ -227,6 +312,7 @@ export function createSqliteLedger(config: SqliteLedgerConfig): Ledger {
     async put(r) {
       run('ledger put', () =>
         putStmt.run(
+          ...sc,
           r.tenant,
           r.sourceUri,
           r.status,
@@ -237,27 +323,28 @@ export function createSqliteLedger(config: SqliteLedgerConfig): Ledger {
           r.lastError?.type ?? null,
           r.lastError?.message ?? null,
           r.sourceVersion,
+          r.eventAt,
           r.updatedAt,
         ),
       );
     },
 
-    async setSinkState(tenant, sourceUri, sink, state) {
+    async setSinkState(tenant, sourceUri, sink, sinkState) {
       run('ledger setSinkState', () =>
         inTransaction(db, () => {
-          const row = sinksStmt.get(tenant, sourceUri) as { sinks: string } | undefined;
+          const row = sinksStmt.get(...sc, tenant, sourceUri) as { sinks: string } | undefined;
           if (!row) throw new ConnectorError(FailureType.NotFound, `ledger has no document ${tenant}/${sourceUri}`);
           const sinks = JSON.parse(row.sinks) as Record<string, SinkState>;
-          sinks[sink] = state;
-          setSinksStmt.run(JSON.stringify(sinks), tenant, sourceUri);
+          sinks[sink] = sinkState;
+          setSinksStmt.run(JSON.stringify(sinks), ...sc, tenant, sourceUri);
         }),
       );
     },
 
     async list(q: LedgerQuery) {
       const limit = Math.min(Math.max(Math.trunc(q.limit ?? DEFAULT_PAGE), 1), MAX_PAGE);
-      const where: string[] = [];
-      const params: SQLInputValue[] = [];
+      const where: string[] = [SCOPE];
+      const params: SQLInputValue[] = [...sc];
       if (q.tenant !== undefined) {
         where.push('tenant = ?');
         params.push(q.tenant);
@@ -279,7 +366,7 @@ export function createSqliteLedger(config: SqliteLedgerConfig): Ledger {
         where.push('(tenant, source_uri) > (?, ?)');
         params.push(...decodeCursor(q.after));
       }
-      const sql = `SELECT ${COLUMNS} FROM documents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY tenant, source_uri LIMIT ?`;
+      const sql = `SELECT ${COLUMNS} FROM documents WHERE ${where.join(' AND ')} ORDER BY tenant, source_uri LIMIT ?`;
       return run('ledger list', () => {
         let stmt = listStmts.get(sql);
         if (!stmt) listStmts.set(sql, (stmt = db.prepare(sql)));
@@ -292,20 +379,18 @@ export function createSqliteLedger(config: SqliteLedgerConfig): Ledger {
 
     async counts(tenant) {
       return run('ledger counts', () => {
-        const rows = (tenant === undefined
-          ? db.prepare('SELECT status, count(*) AS n FROM documents GROUP BY status').all()
-          : db
-              .prepare('SELECT status, count(*) AS n FROM documents WHERE tenant = ? GROUP BY status')
-              .all(tenant)) as unknown as Array<{ status: string; n: number }>;
+        const t = tenant ?? null;
+        const rows = countsStmt.all(...sc, t, t) as unknown as Array<{ status: string; n: number }>;
         const out = Object.fromEntries(Object.values(DocStatus).map((s) => [s, 0])) as Record<DocStatus, number>;
         for (const r of rows) if (r.status in out) out[r.status as DocStatus] = r.n;
         return out;
       });
     },
 
-    async totals(pipelineVersion) {
+    async totals(pipelineVersion, tenant) {
       return run('ledger totals', () => {
-        const r = totalsStmt.get(pipelineVersion) as { documents: number; chunks: number };
+        const t = tenant ?? null;
+        const r = totalsStmt.get(...sc, pipelineVersion, t, t) as { documents: number; chunks: number };
         return { documents: r.documents, chunks: r.chunks };
       });
     },
@@ -331,10 +416,7 @@ export function createSqliteLedger(config: SqliteLedgerConfig): Ledger {
       );
     },
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      db.close();
-    },
+    // A view over another version shares the database: the ledger that opened it closes it.
+    async close() {},
   };
 }

@@ -13,6 +13,8 @@ export const FailureType = {
   RateLimited: 'RateLimited',
   Unavailable: 'Unavailable',
   SinkRejected: 'SinkRejected',
+  /** Work of another pipeline version or spec reached this worker (a stale or misconfigured worker). */
+  PipelineMismatch: 'PipelineMismatch',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
@@ -25,6 +27,7 @@ export const NON_RETRYABLE: readonly FailureType[] = [
   FailureType.InvalidEncoding,
   FailureType.InvalidInput,
   FailureType.SinkRejected,
+  FailureType.PipelineMismatch,
 ];
 
 /** The base error of every connector: says what kind of failure it is and whether a retry may succeed. */

@@ -3,7 +3,7 @@ import { opendir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
-import type { OpenedObject, Source, SourcePage } from './source.ts';
+import type { ObjectStat, OpenedObject, Source, SourcePage } from './source.ts';
 
 /**
  * Files under a local directory (`file:///abs/dir`), listed in sorted path order so the cursor (the last path
@@ -19,14 +19,14 @@ export function createLocalDirSource(): Source {
       if (!info) throw new ConnectorError(FailureType.NotFound, `${root} does not exist`);
       const items: SourcePage['items'] = [];
       if (info.isFile()) {
-        if (!cursor) items.push({ uri: pathToFileURL(root).href, size: info.size, version: String(info.mtimeMs) });
+        if (!cursor) items.push({ uri: pathToFileURL(root).href, size: info.size, version: fileVersion(info) });
         return { items };
       }
       for await (const path of walkSorted(root)) {
         const rel = relative(root, path);
         if (cursor !== undefined && rel <= cursor) continue;
         const st = await stat(path);
-        items.push({ uri: pathToFileURL(path).href, size: st.size, version: `${st.size}-${Math.trunc(st.mtimeMs)}` });
+        items.push({ uri: pathToFileURL(path).href, size: st.size, version: fileVersion(st) });
         if (items.length === pageSize) return { items, cursor: rel };
       }
       return { items };
@@ -36,11 +36,23 @@ export function createLocalDirSource(): Source {
       const path = fileURLToPath(uri);
       const st = await stat(path).catch(() => undefined);
       if (!st?.isFile()) throw new ConnectorError(FailureType.NotFound, `${path} does not exist`);
-      return { body: createReadStream(path), size: st.size, filename: basename(path) };
+      return { body: createReadStream(path), size: st.size, filename: basename(path), version: fileVersion(st) };
+    },
+
+    async stat(uri): Promise<ObjectStat> {
+      const path = fileURLToPath(uri);
+      const st = await stat(path).catch(() => undefined);
+      if (!st?.isFile()) throw new ConnectorError(FailureType.NotFound, `${path} does not exist`);
+      return { size: st.size, version: fileVersion(st) };
     },
 
     async close() {},
   };
+}
+
+/** A file's version: size and mtime (ms), the same from a listing, an open and a stat. */
+function fileVersion(st: { size: number; mtimeMs: number }): string {
+  return `${st.size}-${Math.trunc(st.mtimeMs)}`;
 }
 
 /** Depth-first walk yielding file paths in the same order as comparing their relative paths as strings. */

@@ -1,8 +1,8 @@
-import { GetObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
-import type { OpenedObject, Source, SourcePage } from './source.ts';
+import type { ObjectStat, OpenedObject, Source, SourcePage } from './source.ts';
 
 export const S3SourceConfig = z.object({
   endpoint: z.string().url().optional(),
@@ -41,7 +41,7 @@ export function createS3Source(config: S3SourceConfig): Source {
         .catch((err: unknown) => mapS3Error(err, prefixUri));
       const items = (res.Contents ?? [])
         .filter((o) => o.Key && !o.Key.endsWith('/'))
-        .map((o) => ({ uri: `s3://${bucket}/${o.Key}`, size: o.Size ?? 0, version: (o.ETag ?? '').replace(/"/g, '') }));
+        .map((o) => ({ uri: `s3://${bucket}/${o.Key}`, size: o.Size ?? 0, version: etagVersion(o.ETag) }));
       return res.IsTruncated && res.NextContinuationToken ? { items, cursor: res.NextContinuationToken } : { items };
     },
 
@@ -55,13 +55,27 @@ export function createS3Source(config: S3SourceConfig): Source {
         size: res.ContentLength ?? 0,
         contentType: res.ContentType,
         filename: key.split('/').pop() ?? key,
+        version: etagVersion(res.ETag),
       };
+    },
+
+    async stat(uri): Promise<ObjectStat> {
+      const { bucket, key } = parseS3Uri(uri);
+      const res = await client
+        .send(new HeadObjectCommand({ Bucket: bucket, Key: key }))
+        .catch((err: unknown) => mapS3Error(err, uri));
+      return { size: res.ContentLength ?? 0, version: etagVersion(res.ETag) };
     },
 
     async close() {
       client.destroy();
     },
   };
+}
+
+/** An ETag as listings, GETs, HEADs and event notifications all compare: without the quotes some of them add. */
+export function etagVersion(etag: string | undefined): string {
+  return (etag ?? '').replace(/"/g, '');
 }
 
 /** The one place S3 failures become typed connector errors. */

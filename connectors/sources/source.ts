@@ -20,6 +20,14 @@ export interface OpenedObject {
   size: number;
   contentType?: string;
   filename: string;
+  /** The version of the bytes being read, in the same form as the listing's (so the ledger can compare them). */
+  version: string;
+}
+
+/** What a HEAD tells about an object without reading it. */
+export interface ObjectStat {
+  size: number;
+  version: string;
 }
 
 /** Where documents come from. Listing pages so a prefix of a million objects never sits in memory. */
@@ -29,5 +37,7 @@ export interface Source {
   list(prefixUri: string, opts: { cursor?: string; pageSize: number }): Promise<SourcePage>;
   /** Throws ConnectorError(NotFound) when the object is gone. */
   open(uri: string): Promise<OpenedObject>;
+  /** Size and version without reading the body (S3 HEAD, a file's stat); ConnectorError(NotFound) when gone. */
+  stat(uri: string): Promise<ObjectStat>;
   close(): Promise<void>;
 }

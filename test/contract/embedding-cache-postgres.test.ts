@@ -5,6 +5,9 @@ import { createPostgresEmbeddingCache } from '../../connectors/ledger/embedding-
 import { createPostgresLedger } from '../../connectors/ledger/postgres.ts';
 import { postgresServer, uniqueName } from '../support/stack.ts';
 
+/** The pipeline version these ledgers are views of. */
+const TEST_SCOPE = { pipeline: 'test', version: 1 };
+
 const server = postgresServer;
 const bytesOf = (v: Float32Array | undefined) => (v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : undefined);
 
@@ -70,7 +73,7 @@ describe('PostgreSQL embedding cache', () => {
 
   it('handles more keys than one statement batch, and shares the schema with a ledger', async () => {
     const cache = fresh();
-    const ledger = createPostgresLedger({ ...server, schema, poolSize: 1 });
+    const ledger = createPostgresLedger({ ...server, schema, poolSize: 1 }, TEST_SCOPE);
     try {
       const entries = Array.from({ length: 2500 }, (_, i) => ({ hash: `h${i}`, vector: new Float32Array([i, -i]) }));
       await Promise.all([cache.putMany('big', entries), ledger.counts()]);

@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { DocStatus, type DocumentRecord } from '../../connectors/ledger/ledger.ts';
-import { createPostgresLedger, type PostgresLedgerConfig } from '../../connectors/ledger/postgres.ts';
+import { createPostgresLedger, LEDGER_MIGRATIONS, type PostgresLedgerConfig } from '../../connectors/ledger/postgres.ts';
 import { mapPostgresError } from '../../connectors/ledger/postgres-db.ts';
 import { ConnectorError, FailureType } from '../../connectors/shared/errors.ts';
 import { portFree } from '../../infra/supervisor.ts';
 import { postgresServer, uniqueName } from '../support/stack.ts';
 import { ledgerContract } from './ledger.contract.ts';
+
+/** The pipeline version these ledgers are views of. */
+const TEST_SCOPE = { pipeline: 'test', version: 1 };
 
 const server = postgresServer;
 const url = `postgres://${server.user}:${encodeURIComponent(server.password)}@${server.host}:${server.port}/${server.database}`;
@@ -46,6 +49,7 @@ function record(tenant: string, sourceUri: string, over: Partial<DocumentRecord>
     sinks: {},
     lastError: null,
     sourceVersion: null,
+    eventAt: null,
     updatedAt: '2025-01-01T00:00:00.000Z',
     ...over,
   };
@@ -56,8 +60,9 @@ ledgerContract('PostgreSQL', async () => {
   // One connection by url (its password given apart, as a spec would keep it), the other by fields: both reach one store.
   const bare = `postgres://${server.user}@${server.host}:${server.port}/${server.database}`;
   return {
-    ledger: createPostgresLedger({ url: bare, password: server.password, schema, poolSize: 4 }),
-    openAnother: async () => createPostgresLedger({ ...server, schema, poolSize: 2 }),
+    ledger: createPostgresLedger({ url: bare, password: server.password, schema, poolSize: 4 }, TEST_SCOPE),
+    openAnother: async () => createPostgresLedger({ ...server, schema, poolSize: 2 }, TEST_SCOPE),
+    openScope: async (scope) => createPostgresLedger({ ...server, schema, poolSize: 1 }, scope),
     dispose: () => dropSchema(schema),
   };
 });
@@ -67,16 +72,16 @@ describe('PostgreSQL ledger specifics', () => {
   const fresh = (over: Partial<PostgresLedgerConfig> = {}) => {
     const schema = schemaName();
     schemas.push(schema);
-    return createPostgresLedger({ ...server, schema, poolSize: 2, ...over });
+    return createPostgresLedger({ ...server, schema, poolSize: 2, ...over }, TEST_SCOPE);
   };
   after(async () => {
     for (const s of schemas) await dropSchema(s);
   });
 
   it('rejects a config with neither url nor host, or with both url and host, naming the fields', () => {
-    assert.throws(() => createPostgresLedger({}), /url/);
-    assert.throws(() => createPostgresLedger({ url, host: 'x' }), /either url or host/);
-    assert.throws(() => createPostgresLedger({ url, schema: 'Bad-Name' }), /schema/);
+    assert.throws(() => createPostgresLedger({}, TEST_SCOPE), /url/);
+    assert.throws(() => createPostgresLedger({ url, host: 'x' }, TEST_SCOPE), /either url or host/);
+    assert.throws(() => createPostgresLedger({ url, schema: 'Bad-Name' }, TEST_SCOPE), /schema/);
   });
 
   it('logs in with a password full of url syntax given beside a url without one', async () => {
@@ -87,11 +92,14 @@ describe('PostgreSQL ledger specifics', () => {
       await c.query(`CREATE ROLE "${role}" LOGIN PASSWORD '${password.replace(/'/g, "''")}'`);
       await c.query(`GRANT CREATE ON DATABASE "${server.database}" TO "${role}"`);
     });
-    const ledger = createPostgresLedger({
-      url: `postgres://${role}@${server.host}:${server.port}/${server.database}`,
-      password,
-      schema,
-    });
+    const ledger = createPostgresLedger(
+      {
+        url: `postgres://${role}@${server.host}:${server.port}/${server.database}`,
+        password,
+        schema,
+      },
+      TEST_SCOPE,
+    );
     try {
       await ledger.put(record('t', 'u'));
       assert.deepEqual(await ledger.get('t', 'u'), record('t', 'u'));
@@ -105,18 +113,53 @@ describe('PostgreSQL ledger specifics', () => {
     }
   });
 
+  it('migrates a version-1 schema in place: rows keep their data and version, the first pipeline to open adopts them', async () => {
+    const schema = schemaName();
+    schemas.push(schema);
+    await admin(async (c) => {
+      await c.query(`CREATE SCHEMA "${schema}"`);
+      await c.query(LEDGER_MIGRATIONS[0]!.replaceAll('{schema}', `"${schema}"`));
+      await c.query(`CREATE TABLE "${schema}".schema_versions (component text PRIMARY KEY, version integer NOT NULL)`);
+      await c.query(`INSERT INTO "${schema}".schema_versions VALUES ('ledger', 1)`);
+      await c.query(
+        `INSERT INTO "${schema}".documents VALUES
+           ('t', 'file:///a', 'ingested', 'h1', '2+abc', '{c1,c2}', '{"chroma":{"state":"ok","updatedAt":"x"}}', NULL, NULL, 'etag-a', '2025-01-01'),
+           ('t', 'file:///b', 'failed', NULL, NULL, '{}', '{}', 'CorruptDocument', 'bad', NULL, '2025-01-01')`,
+      );
+    });
+    const v3 = createPostgresLedger({ ...server, schema, poolSize: 1 }, { pipeline: 'p', version: 3 });
+    try {
+      const a = await v3.forVersion(2).get('t', 'file:///a');
+      assert.deepEqual(
+        [a?.status, a?.contentHash, a?.pipelineVersion, a?.chunkIds, a?.sourceVersion, a?.eventAt],
+        ['ingested', 'h1', '2+abc', ['c1', 'c2'], 'etag-a', null],
+      );
+      assert.equal((await v3.get('t', 'file:///b'))?.lastError?.type, 'CorruptDocument');
+      const { rows } = await admin((c) => c.query(`SELECT version FROM "${schema}".schema_versions`));
+      assert.deepEqual(rows, [{ version: 2 }]);
+    } finally {
+      await v3.close();
+    }
+    const other = createPostgresLedger({ ...server, schema, poolSize: 1 }, { pipeline: 'q', version: 2 });
+    try {
+      assert.equal(await other.get('t', 'file:///a'), undefined);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('migrates once when several processes open a fresh schema together', async () => {
     const schema = schemaName();
     schemas.push(schema);
     // Half connect by a url carrying the password, half by fields.
     const ledgers = Array.from({ length: 4 }, (_, i) =>
-      createPostgresLedger(i % 2 ? { url, schema, poolSize: 1 } : { ...server, schema, poolSize: 1 }),
+      createPostgresLedger(i % 2 ? { url, schema, poolSize: 1 } : { ...server, schema, poolSize: 1 }, TEST_SCOPE),
     );
     try {
       await Promise.all(ledgers.map((l, i) => l.put(record('t', `u${i}`))));
       assert.equal((await ledgers[0]!.list({ tenant: 't' })).records.length, 4);
       const { rows } = await admin((c) => c.query(`SELECT component, version FROM "${schema}".schema_versions`));
-      assert.deepEqual(rows, [{ component: 'ledger', version: 1 }]);
+      assert.deepEqual(rows, [{ component: 'ledger', version: 2 }]);
     } finally {
       await Promise.all(ledgers.map((l) => l.close()));
     }
@@ -128,7 +171,7 @@ describe('PostgreSQL ledger specifics', () => {
     await ledger.put(record('t', 'u'));
     await ledger.close();
     await admin((c) => c.query(`UPDATE "${schema}".schema_versions SET version = 99`));
-    const again = createPostgresLedger({ ...server, schema });
+    const again = createPostgresLedger({ ...server, schema }, TEST_SCOPE);
     try {
       await assert.rejects(
         again.get('t', 'u'),
@@ -142,8 +185,8 @@ describe('PostgreSQL ledger specifics', () => {
   it('an unreachable server is retryable Unavailable; a wrong password is InvalidInput', async () => {
     let port = 1024 + Math.floor(Math.random() * 50_000);
     while (!(await portFree(port))) port++;
-    const down = createPostgresLedger({ ...server, port, schema: 'unused' });
-    const wrong = createPostgresLedger({ ...server, password: 'not-the-password', schema: 'unused' });
+    const down = createPostgresLedger({ ...server, port, schema: 'unused' }, TEST_SCOPE);
+    const wrong = createPostgresLedger({ ...server, password: 'not-the-password', schema: 'unused' }, TEST_SCOPE);
     try {
       await assert.rejects(down.get('t', 'u'), (err: unknown) => {
         assert.ok(isType(FailureType.Unavailable)(err), String(err));

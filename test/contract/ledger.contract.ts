@@ -6,6 +6,7 @@ import {
   type DocumentRecord,
   type IndexVersionRecord,
   type Ledger,
+  type LedgerScope,
   type SinkState,
 } from '../../connectors/ledger/ledger.ts';
 import { ConnectorError, FailureType } from '../../connectors/shared/errors.ts';
@@ -14,6 +15,8 @@ export interface LedgerFixture {
   ledger: Ledger;
   /** A second, independent connection to the same store (another worker process's view). */
   openAnother(): Promise<Ledger>;
+  /** Another pipeline (or version) over the same store. */
+  openScope(scope: LedgerScope): Promise<Ledger>;
   dispose(): Promise<void>;
 }
 
@@ -28,6 +31,7 @@ function record(tenant: string, sourceUri: string, over: Partial<DocumentRecord>
     sinks: {},
     lastError: null,
     sourceVersion: null,
+    eventAt: null,
     updatedAt: '2025-01-01T00:00:00.000Z',
     ...over,
   };
@@ -248,6 +252,46 @@ export function ledgerContract(name: string, factory: () => Promise<LedgerFixtur
       await ledger.put(record(t1, 'c', { pipelineVersion: stamp, status: DocStatus.deleted, chunkIds: [] }));
       await ledger.put(record(t1, 'd', { pipelineVersion: `${stamp}x`, chunkIds: ['7'] }));
       assert.deepEqual(await ledger.totals(stamp), { documents: 2, chunks: 4 });
+      assert.deepEqual(await ledger.totals(stamp, t1), { documents: 1, chunks: 3 });
+      assert.deepEqual(await ledger.totals(stamp, t2), { documents: 1, chunks: 1 });
+    });
+
+    it('identity is (pipeline, version, tenant, uri): other pipelines and versions never see or overwrite a row', async () => {
+      const t = tenant();
+      const { pipeline, version } = ledger.scope;
+      const otherPipeline = await fx.openScope({ pipeline: `${pipeline}-other`, version });
+      const nextVersion = ledger.forVersion(version + 1);
+      try {
+        assert.deepEqual(nextVersion.scope, { pipeline, version: version + 1 });
+        await ledger.put(record(t, 'doc', { chunkIds: ['a'], pipelineVersion: `${version}` }));
+        await otherPipeline.put(record(t, 'doc', { chunkIds: ['b', 'c'], pipelineVersion: `${version}` }));
+        await nextVersion.put(record(t, 'doc', { status: DocStatus.failed, pipelineVersion: `${version + 1}` }));
+        assert.deepEqual((await ledger.get(t, 'doc'))?.chunkIds, ['a']);
+        assert.deepEqual((await otherPipeline.get(t, 'doc'))?.chunkIds, ['b', 'c']);
+        assert.equal((await nextVersion.get(t, 'doc'))?.status, DocStatus.failed);
+        await nextVersion.setSinkState(t, 'doc', 's', sinkState(1));
+        assert.deepEqual((await ledger.get(t, 'doc'))?.sinks, {});
+        assert.deepEqual(
+          (await ledger.list({ tenant: t })).records.map((r) => r.chunkIds),
+          [['a']],
+        );
+        assert.equal((await ledger.counts(t)).failed, 0);
+        assert.equal((await nextVersion.counts(t)).failed, 1);
+        assert.deepEqual(await ledger.totals(`${version}`, t), { documents: 1, chunks: 1 });
+        // A view shares the connection: closing it leaves the ledger usable.
+        await nextVersion.close();
+        assert.equal((await ledger.get(t, 'doc'))?.status, DocStatus.ingested);
+      } finally {
+        await otherPipeline.close();
+      }
+    });
+
+    it('eventAt round-trips', async () => {
+      const t = tenant();
+      await ledger.put(record(t, 'e', { eventAt: '2026-01-02T03:04:05.678Z', sourceVersion: 'etag-1' }));
+      const got = await ledger.get(t, 'e');
+      assert.equal(got?.eventAt, '2026-01-02T03:04:05.678Z');
+      assert.equal(got?.sourceVersion, 'etag-1');
     });
 
     it('index versions: put inserts or replaces per (alias, sink, index); list is per alias in the order first recorded', async () => {

@@ -4,12 +4,16 @@ import { join } from 'node:path';
 import { createSqliteLedger } from '../../connectors/ledger/sqlite.ts';
 import { ledgerContract } from './ledger.contract.ts';
 
+/** The pipeline version these ledgers are views of. */
+const TEST_SCOPE = { pipeline: 'test', version: 1 };
+
 ledgerContract('SQLite', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ragline-ledger-'));
   const path = join(dir, 'ledger.db');
   return {
-    ledger: createSqliteLedger({ path }),
-    openAnother: async () => createSqliteLedger({ path }),
+    ledger: createSqliteLedger({ path }, TEST_SCOPE),
+    openAnother: async () => createSqliteLedger({ path }, TEST_SCOPE),
+    openScope: async (scope) => createSqliteLedger({ path }, scope),
     dispose: () => rm(dir, { recursive: true, force: true }),
   };
 });

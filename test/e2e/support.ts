@@ -33,7 +33,8 @@ export class Harness {
   readonly dataDir: string;
   readonly bucket: string;
   readonly s3: S3Client;
-  readonly ledger: Ledger;
+  /** The ledger as the first version opened it; `ledger` is the view of the current version. */
+  private readonly ledgerDb: Ledger;
   sink!: Sink;
   client!: RaglineClient;
   workers?: RunningWorkers;
@@ -58,7 +59,12 @@ export class Harness {
       forcePathStyle: true,
       credentials: { accessKeyId: s3Access.accessKeyId, secretAccessKey: s3Access.secretAccessKey },
     });
-    this.ledger = createLedger(this.spec.ledger);
+    this.ledgerDb = createLedger(this.spec);
+  }
+
+  /** The ledger's rows of the current pipeline version (after `upgrade()`, the new version's). */
+  get ledger(): Ledger {
+    return this.ledgerDb.forVersion(this.spec.version);
   }
 
   get index(): string {
@@ -131,7 +137,7 @@ export class Harness {
     await this.client?.close();
     await this.workers?.shutdown();
     await this.sink?.close();
-    await this.ledger.close();
+    await this.ledgerDb.close();
     this.s3.destroy();
     rmSync(this.dataDir, { recursive: true, force: true });
   }
