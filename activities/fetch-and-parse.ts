@@ -49,12 +49,16 @@ export async function fetchAndParse(deps: PipelineDeps, input: FetchInput): Prom
   const ctx = Context.current();
   const source = sourceFor(deps, sourceUri);
   const prev = await deps.ledger.get(pipeline.tenant, sourceUri);
-  if (input.eventTime !== undefined && prev?.eventAt && input.eventTime < Date.parse(prev.eventAt)) return { kind: 'stale' };
+  // An event older than the one the ledger last applied is ignored unless the object changed since: producers' clocks
+  // differ, so a HEAD (never a GET) decides, and a changed object is read whatever its event's time says.
+  const stale = input.eventTime !== undefined && !!prev?.eventAt && input.eventTime < Date.parse(prev.eventAt);
   let opened: Awaited<ReturnType<typeof source.open>>;
   try {
+    const askHead = stale || input.sourceVersion === undefined;
     const version =
-      input.sourceVersion ?? (prev && upToDate(prev, pipeline, undefined) ? (await source.stat(sourceUri)).version : undefined);
+      askHead && prev && upToDate(prev, pipeline, undefined) ? (await source.stat(sourceUri)).version : input.sourceVersion;
     if (version !== undefined && upToDate(prev, pipeline, version)) {
+      if (stale) return { kind: 'stale' };
       await noteEvent(deps, prev!, version, input.eventTime);
       return { kind: 'unchanged', chunks: prev!.chunkIds.length };
     }

@@ -1,4 +1,4 @@
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandleWithSignaledRunId } from '@temporalio/client';
 import { docEventSignal } from '../workflows/document.ts';
 import { docStatusKey, pipelineKey, sourceUriKey, tenantKey } from '../workflows/search-attributes.ts';
 import { documentWorkflowId, type DocEvent, type DocOutcome, type PipelineRef } from '../workflows/types.ts';
@@ -32,7 +32,7 @@ export async function signalDocument(
   sourceUri: string,
   event: DocEvent,
   opts: SignalDocumentOptions = {},
-): Promise<WorkflowHandle> {
+): Promise<WorkflowHandleWithSignaledRunId> {
   return client.workflow.signalWithStart('documentWorkflow', {
     taskQueue: ref.ingestQueue,
     workflowId: documentWorkflowId(ref, sourceUri),
