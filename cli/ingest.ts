@@ -127,6 +127,24 @@ program
     await w.done;
   });
 
+program
+  .command('trigger')
+  .description('consume the Kafka and S3-event topics the pipeline declares and signal each document, until SIGINT/SIGTERM')
+  .option(
+    '--also <file>',
+    'another pipeline spec served too (e.g. the next version: blue/green); repeatable',
+    (v: string, acc: string[]) => [...acc, v],
+    [] as string[],
+  )
+  .option('--with-workers', 'also run the ingest and embed workers of every served version in this process')
+  .option(
+    '--brokers <list>',
+    'comma-separated Kafka brokers for triggers that name none (default: KAFKA_BROKERS, else the local stack)',
+  )
+  .action(async (opts: { also: string[]; withWorkers?: boolean; brokers?: string }) => {
+    await (await import('./commands/trigger.ts')).triggerCommand(ctx(), opts);
+  });
+
 for (const [name, args, description] of [
   ['up', ['up'], 'start the local stack (Temporal, Kafka, S3, Weaviate, Milvus, Chroma)'],
   ['down', ['down'], 'stop the local stack'],

@@ -10,6 +10,7 @@ import { RateLimitsConfig } from '../connectors/embedders/rate-budget.ts';
 import { TeiConfig } from '../connectors/embedders/tei.ts';
 import { TeiLateConfig } from '../connectors/embedders/late/tei.ts';
 import { checkPostgresConnection, PostgresConnectionFields } from '../connectors/ledger/postgres.config.ts';
+import { TriggerSpec } from '../connectors/events/trigger-config.ts';
 import { ChromaSinkConfig } from '../connectors/sinks/chroma.config.ts';
 import { MilvusSinkConfig } from '../connectors/sinks/milvus.config.ts';
 import { PineconeSinkConfig } from '../connectors/sinks/pinecone.config.ts';
@@ -169,6 +170,8 @@ export const PipelineSpec = z
           .default(24 * 60),
       })
       .default({ retireAfterMinutes: 24 * 60 }),
+    /** Event sources `ingest trigger` consumes for this version (Kafka document events, S3 notifications). */
+    triggers: z.array(TriggerSpec).optional(),
   })
   .superRefine((spec, ctx) => {
     const names = spec.sinks.map((s) => s.name);
