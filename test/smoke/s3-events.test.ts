@@ -33,8 +33,9 @@ describe('S3 server with object events on Kafka', () => {
     const kafka = new Kafka({ clientId: 'smoke', brokers: [`127.0.0.1:${stack.ports.kafka}`], logLevel: logLevel.NOTHING });
     consumer = kafka.consumer({ groupId: uniqueName('smoke-s3') });
     await consumer.connect();
-    // Only events of this run's bucket matter; starting from the latest offset keeps older runs out.
-    await consumer.subscribe({ topic: stack.s3.eventTopic, fromBeginning: false });
+    // Only events of this run's bucket are kept. Reading from the beginning, not the latest offset: a group that joins
+    // while the broker is still settling (after a restart) resolves "latest" late and would miss the first events.
+    await consumer.subscribe({ topic: stack.s3.eventTopic, fromBeginning: true });
     let joined!: () => void;
     const ready = new Promise<void>((r) => (joined = r));
     consumer.on(consumer.events.GROUP_JOIN, () => joined());
