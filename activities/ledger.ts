@@ -1,5 +1,6 @@
 import type { DocumentRecord } from '../connectors/ledger/ledger.ts';
 import { pipelineStamp, type PipelineRef } from '../workflows/types.ts';
+import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import { indexAlias } from '../pipeline/spec.ts';
 import { sinkFor, type PipelineDeps } from './deps.ts';
 import { versionOfIndex } from './index-versions.ts';
@@ -27,6 +28,15 @@ function laterOf(a: string | null, b: string | null): string | null {
   return a === null ? b : b === null ? a : a > b ? a : b;
 }
 
+function committedAlready(prev: DocumentRecord | undefined, pipeline: PipelineRef, work: WorkRef): boolean {
+  return (
+    prev !== undefined &&
+    prev.contentHash === work.contentHash &&
+    prev.pipelineVersion === pipelineStamp(pipeline) &&
+    (work.sourceVersion === undefined || prev.sourceVersion === work.sourceVersion)
+  );
+}
+
 /** Records the document's new version: hash, chunk ids and every sink's state. */
 export async function commitDocument(
   deps: PipelineDeps,
@@ -40,7 +50,17 @@ export async function commitDocument(
   const { pipeline, sourceUri, work } = input;
   const prev = await deps.ledger.get(pipeline.tenant, sourceUri);
   const chunkIds: string[] = [];
-  for await (const c of readChunks(deps.blobs, work.chunksKey!)) chunkIds.push(c.id);
+  try {
+    for await (const c of readChunks(deps.blobs, work.chunksKey!)) chunkIds.push(c.id);
+  } catch (err) {
+    // A retry after a kill between the ledger write and the removal of the artifacts (this run's folder is removed
+    // only after the write): the ledger already holds this work, so there is nothing left to do.
+    if (err instanceof ConnectorError && err.type === FailureType.NotFound && committedAlready(prev, pipeline, work)) {
+      await deps.blobs.deletePrefix(`${work.prefix}/`);
+      return;
+    }
+    throw err;
+  }
   const now = new Date().toISOString();
   const failed = Object.entries(input.sinks).filter(([, r]) => !r.ok);
   await deps.ledger.put({
