@@ -108,8 +108,13 @@ program
 program
   .command('worker')
   .description('run the pipeline workers until SIGINT/SIGTERM (graceful: running activities finish first)')
-  .addOption(new Option('--role <role>', 'which worker').choices(['all', 'ingest', 'embed']).default('all'))
-  .action(async (opts: { role: 'all' | 'ingest' | 'embed' }) => {
+  .addOption(
+    new Option('--role <role>', 'which worker (trigger: the event consumer, as `ingest trigger`)')
+      .choices(['all', 'ingest', 'embed', 'trigger'])
+      .default('all'),
+  )
+  .action(async (opts: { role: 'all' | 'ingest' | 'embed' | 'trigger' }) => {
+    if (opts.role === 'trigger') return (await import('./commands/trigger.ts')).triggerCommand(ctx(), {});
     (await import('../workers/heap.ts')).execWithWorkerHeap(process.env);
     const c = ctx();
     const roles = opts.role === 'all' ? (['ingest', 'embed'] as const) : ([opts.role] as const);

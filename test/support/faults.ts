@@ -46,7 +46,7 @@ export interface RestartReport {
  * look at. Fails when the service is not running under this stack.
  */
 export async function restartService(
-  name: Extract<ServiceName, 'kafka' | 's3'>,
+  name: Extract<ServiceName, 'kafka' | 's3' | 'temporal'>,
   opts: RestartOptions = {},
 ): Promise<RestartReport> {
   const s = new Stack(stack);
