@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { opendir, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
@@ -15,7 +16,7 @@ export function createLocalDirSource(): Source {
 
     async list(prefixUri, { cursor, pageSize }): Promise<SourcePage> {
       const root = fileURLToPath(prefixUri);
-      const info = await stat(root).catch(() => undefined);
+      const info = await statOrMissing(root);
       if (!info) throw new ConnectorError(FailureType.NotFound, `${root} does not exist`);
       const items: SourcePage['items'] = [];
       if (info.isFile()) {
@@ -34,20 +35,34 @@ export function createLocalDirSource(): Source {
 
     async open(uri): Promise<OpenedObject> {
       const path = fileURLToPath(uri);
-      const st = await stat(path).catch(() => undefined);
+      const st = await statOrMissing(path);
       if (!st?.isFile()) throw new ConnectorError(FailureType.NotFound, `${path} does not exist`);
       return { body: createReadStream(path), size: st.size, filename: basename(path), version: fileVersion(st) };
     },
 
     async stat(uri): Promise<ObjectStat> {
       const path = fileURLToPath(uri);
-      const st = await stat(path).catch(() => undefined);
+      const st = await statOrMissing(path);
       if (!st?.isFile()) throw new ConnectorError(FailureType.NotFound, `${path} does not exist`);
       return { size: st.size, version: fileVersion(st) };
     },
 
     async close() {},
   };
+}
+
+/**
+ * A file's stat, or undefined when it definitely does not exist. Any other failure (a permission error, a dead mount,
+ * an I/O error) is Unavailable and retried: treating it as "gone" would delete the document from every sink.
+ */
+async function statOrMissing(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new ConnectorError(FailureType.Unavailable, `cannot read ${path}: ${code ?? (err as Error).message}`, { cause: err });
+  }
 }
 
 /** A file's version: size and mtime (ms), the same from a listing, an open and a stat. */

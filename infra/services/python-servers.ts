@@ -15,7 +15,7 @@ export const milvus: Service = {
   name: 'milvus',
   version: VERSIONS.milvusLite,
   after: [],
-  startTimeoutMs: 60_000,
+  startTimeoutMs: 180_000,
   ports: (c) => [c.ports.milvus],
   endpoint: (c) => `127.0.0.1:${c.ports.milvus}`,
   async install(ctx) {
@@ -50,7 +50,7 @@ export const chroma: Service = {
   name: 'chroma',
   version: VERSIONS.chroma,
   after: [],
-  startTimeoutMs: 60_000,
+  startTimeoutMs: 180_000,
   ports: (c) => [c.ports.chroma],
   endpoint: (c) => `http://127.0.0.1:${c.ports.chroma}`,
   async install(ctx) {
