@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadStackConfig, type StackConfig } from '../infra/config.ts';
-import { defaultPipelineSpec, loadPipelineSpec, type PipelineSpec } from '../pipeline/spec.ts';
+import { defaultPipelineSpec, loadPipelineSpec, validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.ts';
 import type { S3Access } from '../workers/build-deps.ts';
 
 /** Everything a command needs, read from flags and the environment once, here at the edge. */
@@ -18,10 +18,11 @@ export function cliContext(opts: { pipeline?: string; tenant?: string }, env: No
   const stack = loadStackConfig(env);
   const cwd = userCwd(env);
   const pipelineFile = opts.pipeline ? resolve(cwd, opts.pipeline) : undefined;
-  const spec = pipelineFile
+  const loaded = pipelineFile
     ? loadPipelineSpec(pipelineFile)
     : defaultPipelineSpec({ dataDir: stack.dataDir, chromaPort: stack.ports.chroma, tenant: opts.tenant });
-  if (opts.pipeline && opts.tenant) spec.tenant = opts.tenant;
+  // --tenant goes through the same validation as the spec's own field.
+  const spec = opts.pipeline && opts.tenant ? validatePipelineSpec({ ...loaded, tenant: opts.tenant }, '--tenant') : loaded;
   return {
     stack,
     spec,

@@ -47,3 +47,32 @@ test('overlap and duplicate sink names are checked once the shape is right', () 
     },
   );
 });
+
+test('unknown keys are errors with their path and the closest known key, at any depth', () => {
+  const good = {
+    ...base,
+    chunker: { kind: 'recursive', chunkSize: 100, chunkOverlap: 10 },
+    sinks: [{ kind: 'chroma', name: 'a' }],
+  };
+  assert.doesNotThrow(() => validatePipelineSpec(good));
+  assert.throws(
+    () =>
+      validatePipelineSpec({
+        ...good,
+        schedules: [{ kind: 'reindex' }],
+        chunker: { kind: 'recursive', chunkSize: 100, chunkOverlap: 10, chunkSze: 100 },
+        sinks: [{ kind: 'chroma', name: 'a', prot: 8000 }],
+        concurrency: { documnets: 4 },
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof PipelineSpecError);
+      assert.deepEqual(err.issues.sort(), [
+        'chunker.chunkSze: unknown key (did you mean chunkSize?)',
+        'concurrency.documnets: unknown key (did you mean documents?)',
+        'schedules: unknown key',
+        'sinks.0.prot: unknown key (did you mean port?)',
+      ]);
+      return true;
+    },
+  );
+});

@@ -192,14 +192,69 @@ export class PipelineSpecError extends Error {
   }
 }
 
-/** Validates a pipeline object, reporting every issue at once with its path. */
+/**
+ * Validates a pipeline object, reporting every issue at once with its path. A key the schema does not know (a typo,
+ * or a section of a newer version) is an error too, never silently dropped.
+ */
 export function validatePipelineSpec(input: unknown, source = 'spec'): PipelineSpec {
   const res = PipelineSpec.safeParse(input);
-  if (res.success) return res.data;
-  throw new PipelineSpecError(
-    source,
-    res.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
-  );
+  if (!res.success) {
+    throw new PipelineSpecError(
+      source,
+      res.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+    );
+  }
+  const unknown = unknownKeys(input, res.data, []);
+  if (unknown.length > 0) throw new PipelineSpecError(source, unknown);
+  return res.data;
+}
+
+/**
+ * Keys of the input that validation dropped: every object schema here strips what it does not know, so a key present
+ * in the input and absent from the output is unknown. Each is named with its path and the closest known key.
+ */
+function unknownKeys(input: unknown, output: unknown, path: string[]): string[] {
+  if (Array.isArray(input) && Array.isArray(output)) {
+    return input.flatMap((v, i) => unknownKeys(v, output[i], [...path, String(i)]));
+  }
+  if (!isPlainObject(input) || !isPlainObject(output)) return [];
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined) continue;
+    if (!Object.hasOwn(output, key)) {
+      const near = closest(key, Object.keys(output));
+      out.push(`${[...path, key].join('.')}: unknown key${near ? ` (did you mean ${near}?)` : ''}`);
+    } else {
+      out.push(...unknownKeys(value, output[key], [...path, key]));
+    }
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+/** The known key nearest by edit distance, when it is near enough to be a typo. */
+function closest(key: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 /** Reads a YAML or JSON pipeline file. */

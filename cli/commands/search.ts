@@ -3,6 +3,7 @@ import type { SearchHit } from '../../connectors/sinks/sink.ts';
 import { indexAlias, indexName } from '../../pipeline/spec.ts';
 import { createSinks, embedderFor } from '../../workers/build-deps.ts';
 import type { CliContext } from '../context.ts';
+import { printable } from '../printable.ts';
 
 /** `ingest search "<query>"`: embeds the query with the pipeline's model and asks one sink's live index version. */
 export async function searchCommand(
@@ -33,8 +34,10 @@ export async function searchCommand(
 export function printHits(hits: SearchHit[]): void {
   if (hits.length === 0) console.log('no results');
   hits.forEach((h, i) => {
-    const text = h.text.replace(/\s+/g, ' ').trim();
-    console.log(`${i + 1}. ${h.score.toFixed(3)}  ${h.metadata.sourceUri} [${h.metadata.start}..${h.metadata.end}]`);
+    const text = printable(h.text.replace(/\s+/g, ' ').trim());
+    console.log(
+      `${i + 1}. ${h.score.toFixed(3)}  ${printable(String(h.metadata.sourceUri))} [${h.metadata.start}..${h.metadata.end}]`,
+    );
     console.log(`   ${text.length > 240 ? `${text.slice(0, 237)}...` : text}`);
   });
 }

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { DocStatus, DocumentRecord } from '../../connectors/ledger/ledger.ts';
 import { createLedger } from '../../workers/build-deps.ts';
 import type { CliContext } from '../context.ts';
+import { printable } from '../printable.ts';
 
 /** `ingest status`: per-document state from the ledger, with the reason of each failure. */
 export async function statusCommand(ctx: CliContext, opts: { json?: boolean; failed?: boolean; limit?: number }): Promise<void> {
@@ -47,8 +48,8 @@ export async function statusCommand(ctx: CliContext, opts: { json?: boolean; fai
       const sinks = Object.entries(r.sinks)
         .map(([k, s]) => `${k}=${s.state}`)
         .join(' ');
-      console.log(`${r.status.padEnd(9)} ${String(r.chunkIds.length).padStart(5)} chunks  ${r.sourceUri}  ${sinks}`);
-      if (r.lastError) console.log(`          ${r.lastError.type}: ${r.lastError.message}`);
+      console.log(`${r.status.padEnd(9)} ${String(r.chunkIds.length).padStart(5)} chunks  ${printable(r.sourceUri)}  ${sinks}`);
+      if (r.lastError) console.log(`          ${r.lastError.type}: ${printable(r.lastError.message)}`);
     }
   } finally {
     await ledger.close();
