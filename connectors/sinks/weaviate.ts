@@ -294,8 +294,35 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
     }
   }
 
-  function documentFilter(col: Collection<Props>, tenant: string, sourceUri: string): FilterValue {
-    return Filters.and(col.filter.byProperty('tenant').equal(tenant), col.filter.byProperty('source_uri').equal(sourceUri));
+  // `field` tokenization trims surrounding whitespace, so the filter also matches uris that differ only by it: the
+  // filter narrows the candidates, and the stored value is compared exactly here (one document never takes another's
+  // chunks along when it is deleted).
+  function documentFilter(col: Collection<Props>, tenant: string | undefined, sourceUri: string): FilterValue {
+    const uri = col.filter.byProperty('source_uri').equal(sourceUri);
+    return tenant === undefined ? uri : Filters.and(col.filter.byProperty('tenant').equal(tenant), uri);
+  }
+
+  /** Ids of the document's objects whose stored tenant and uri equal these exactly, in keyset pages ordered by id. */
+  async function exactIds(col: Collection<Props>, tenant: string | undefined, sourceUri: string): Promise<string[]> {
+    // Keyset pages ordered by id: the cursor API (`after`) takes no filter, and offset paging stops at
+    // QUERY_MAXIMUM_RESULTS (offset + limit, 10,000 by default). The client types `_id` comparisons as numbers only,
+    // hence the casts; the server compares the UUID text.
+    const doc = documentFilter(col, tenant, sourceUri);
+    const out: string[] = [];
+    for (let last: string | undefined; ;) {
+      const after = last === undefined ? doc : Filters.and(doc, col.filter.byProperty('_id' as never).greaterThan(last as never));
+      const res = await col.query.fetchObjects({
+        filters: after,
+        sort: col.sort.byId(),
+        limit: c.pageSize,
+        returnProperties: ['tenant', 'source_uri'],
+      });
+      for (const o of res.objects) {
+        if (o.properties.source_uri === sourceUri && (tenant === undefined || o.properties.tenant === tenant)) out.push(o.uuid);
+      }
+      if (res.objects.length < c.pageSize) return out;
+      last = res.objects[res.objects.length - 1]!.uuid;
+    }
   }
 
   return {
@@ -382,50 +409,30 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
 
     async deleteDocument(index: string, tenant: string, sourceUri: string): Promise<void> {
       await withIndex(index, 'deleteDocument', async ({ col }) => {
-        // One batch delete removes at most QUERY_MAXIMUM_RESULTS objects (a server setting), so repeat until none match.
-        for (;;) {
-          const res = await col.data.deleteMany(documentFilter(col, tenant, sourceUri));
+        const ids = await exactIds(col, tenant, sourceUri);
+        for (let i = 0; i < ids.length; i += c.batchSize) {
+          const res = await col.data.deleteMany(col.filter.byId().containsAny(ids.slice(i, i + c.batchSize)));
           if (res.failed > 0)
             throw new ConnectorError(
               FailureType.Unavailable,
               `weaviate deleteDocument on ${index}: ${res.failed} deletes failed`,
             );
-          if (res.matches === 0) return;
         }
       });
     },
 
     async count(index: string, filter: { tenant?: string; sourceUri?: string } = {}): Promise<number> {
       return withIndex(index, 'count', async ({ col }) => {
+        if (filter.sourceUri !== undefined) return (await exactIds(col, filter.tenant, filter.sourceUri)).length;
         const terms: FilterValue[] = [];
         if (filter.tenant !== undefined) terms.push(col.filter.byProperty('tenant').equal(filter.tenant));
-        if (filter.sourceUri !== undefined) terms.push(col.filter.byProperty('source_uri').equal(filter.sourceUri));
         const res = await col.aggregate.overAll({ filters: terms.length > 0 ? Filters.and(...terms) : undefined });
         return res.totalCount;
       });
     },
 
     async idsOfDocument(index: string, tenant: string, sourceUri: string): Promise<string[]> {
-      return withIndex(index, 'idsOfDocument', async ({ col }) => {
-        // Keyset pages ordered by id: the cursor API (`after`) takes no filter, and offset paging stops at
-        // QUERY_MAXIMUM_RESULTS (offset + limit, 10,000 by default). The client types `_id` comparisons as numbers only,
-        // hence the casts; the server compares the UUID text.
-        const doc = documentFilter(col, tenant, sourceUri);
-        const out: string[] = [];
-        for (let last: string | undefined; ;) {
-          const after =
-            last === undefined ? doc : Filters.and(doc, col.filter.byProperty('_id' as never).greaterThan(last as never));
-          const res = await col.query.fetchObjects({
-            filters: after,
-            sort: col.sort.byId(),
-            limit: c.pageSize,
-            returnProperties: [],
-          });
-          for (const o of res.objects) out.push(o.uuid);
-          if (res.objects.length < c.pageSize) return out;
-          last = res.objects[res.objects.length - 1]!.uuid;
-        }
-      });
+      return withIndex(index, 'idsOfDocument', async ({ col }) => exactIds(col, tenant, sourceUri));
     },
 
     async search(index: string, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]> {

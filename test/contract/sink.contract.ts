@@ -201,6 +201,20 @@ export function sinkContract(name: string, factory: () => Promise<SinkUnderTest>
       assert.equal(await sink.count(s.name), 4);
     });
 
+    it('document identity is exact: uris differing only by surrounding spaces or case are other documents', async () => {
+      const s = await fresh();
+      const uris = ['doc://spaced', 'doc://spaced ', ' doc://spaced', 'doc://Spaced'];
+      const recs = uris.map((u, k) => record(uuid(0, 10 + k), k, 't1', u));
+      await sink.upsert(s.name, recs);
+      await settles(() => sink.count(s.name), 4, 'count after upsert');
+      for (const [k, u] of uris.entries())
+        assert.deepEqual(await sink.idsOfDocument(s.name, 't1', u), [recs[k]!.id], JSON.stringify(u));
+      assert.equal(await sink.count(s.name, { sourceUri: 'doc://spaced ' }), 1);
+      await sink.deleteDocument(s.name, 't1', 'doc://spaced ');
+      await settles(() => sink.count(s.name), 3, 'count after deleteDocument');
+      assert.deepEqual(await sink.idsOfDocument(s.name, 't1', 'doc://spaced'), [recs[0]!.id], 'the neighbour stays');
+    });
+
     it('idsOfDocument returns the exact set across many pages', async () => {
       const s = await fresh();
       const big = Array.from({ length: 250 }, (_, i) => record(uuid(i, 4), i, 't1', 'doc://big'));
