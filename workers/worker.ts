@@ -1,4 +1,4 @@
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createEmbedActivities, createIngestActivities } from '../activities/index.ts';
 import { pipelineRef } from '../pipeline/ref.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
@@ -36,7 +36,12 @@ let runtimeInstalled = false;
  */
 export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers> {
   if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger(opts.logLevel ?? 'WARN') });
+    const level = opts.logLevel ?? 'WARN';
+    // The SDK core's own logs (its gRPC retries while the server is away) go through the same logger and level.
+    Runtime.install({
+      logger: new DefaultLogger(level),
+      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level, other: level }), forward: {} } },
+    });
     runtimeInstalled = true;
   }
   const ref = pipelineRef(opts.spec);
