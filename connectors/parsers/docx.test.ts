@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { buildDocx, buildZip, failure, parseAll } from '../../test/fixtures/parsers/documents.ts';
 import { FailureType } from '../shared/errors.ts';
+import { MiB, peakRssGrowth } from './bounded-test-support.ts';
 import { readCentralDirectory } from './zip.ts';
 
 describe('docx', () => {
@@ -89,6 +90,49 @@ describe('docx', () => {
     await assert.rejects(
       parseAll(docx, 'many.docx'),
       failure(FailureType.DocumentTooLarge, /the archive has 20000 entries \(limit zip entries = 10000\)/),
+    );
+  });
+
+  it('fails a DOCX of 90,000 paragraphs (a few KB packed) as DocumentTooLarge, without growing the process', async () => {
+    const docx = await buildDocx(Array.from({ length: 90_000 }, () => 'x'));
+    assert.ok(docx.length < 100_000, `a ${docx.length}-byte package`);
+    const growth = await peakRssGrowth(() =>
+      assert.rejects(
+        parseAll(docx, 'paragraphs.docx'),
+        failure(FailureType.DocumentTooLarge, /its XML has more than 200000 elements \(limit DOCX XML elements = 200000\)/),
+      ),
+    );
+    assert.ok(growth < 100 * MiB, `the process grew by ${(growth / MiB).toFixed(0)} MiB`);
+  });
+
+  it('fails a DOCX whose document.xml is 50 MB of tiny elements before mammoth reads it', async () => {
+    const { default: JSZip } = await import('jszip');
+    const zip = await JSZip.loadAsync(await buildDocx(['tiny']));
+    const W = 'http://schemas.openxmlformats.org/wordprocessingml/2006/main';
+    zip.file(
+      'word/document.xml',
+      `<w:document xmlns:w="${W}"><w:body>${'<w:p/>'.repeat((50 * 1024 * 1024) / 6)}</w:body></w:document>`,
+    );
+    const docx = await zip.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE' });
+    assert.ok(docx.length < 1_000_000, `a ${docx.length}-byte package`);
+    const growth = await peakRssGrowth(() =>
+      assert.rejects(
+        parseAll(docx, 'huge.docx'),
+        failure(
+          FailureType.DocumentTooLarge,
+          /word\/document\.xml unpacks to \d+ bytes \(limit DOCX XML part bytes = 33554432\)/,
+        ),
+      ),
+    );
+    assert.ok(growth < 100 * MiB, `the process grew by ${(growth / MiB).toFixed(0)} MiB`);
+  });
+
+  it('parses more DOCX files at once than it runs threads for', async () => {
+    const docs = await Promise.all(Array.from({ length: 5 }, (_, i) => buildDocx([`Document ${i}`])));
+    const results = await Promise.all(docs.map((d, i) => parseAll(d, `d${i}.docx`)));
+    assert.deepEqual(
+      results.map((r) => r.text),
+      docs.map((_, i) => `Document ${i}`),
     );
   });
 

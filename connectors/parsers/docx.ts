@@ -1,7 +1,9 @@
 import { ConnectorError, FailureType } from '../shared/errors.ts';
-import { errorMessage, pieces, tooLarge } from './bytes.ts';
+import { acquireThread, releaseThread, type ThreadKind } from './bounded-threads.ts';
+import { pieces, tooLarge } from './bytes.ts';
+import type { DocxThreadMessage, DocxThreadRequest } from './docx-protocol.ts';
 import type { ParseLimits } from './parser.ts';
-import { inflateEntry, readCentralDirectory, ZipFormatError, type ZipEntry } from './zip.ts';
+import { readCentralDirectory, type ZipEntry } from './zip.ts';
 
 /** More entries than any real Word document has; a cheap guard against archives built to exhaust the directory walk. */
 export const MAX_ZIP_ENTRIES = 10_000;
@@ -43,8 +45,25 @@ export function corruptDocx(filename: string, reason: string, cause?: unknown): 
 }
 
 /**
- * Extracts the text with mammoth. Every entry is first inflated once with its declared size as a hard cap, so an
- * entry lying about its size fails here instead of exhausting memory inside jszip; the title comes from
+ * The heap of the thread that runs mammoth, which builds the whole document's XML tree (about 1 KB per element,
+ * measured): a document that needs more fails as DocumentTooLarge, and the worker's heap is untouched. The element
+ * cap in docx-thread.ts keeps ordinary documents well inside it.
+ */
+export const DOCX_THREAD_HEAP = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16 } as const;
+/**
+ * What the thread may hold in buffers (ArrayBuffers, outside its heap) beyond the package itself: the XML parts
+ * mammoth asks for, inflated, each at most MAX_DOCX_XML_BYTES.
+ */
+export const DOCX_THREAD_BUFFER_BYTES = 128 * 1024 * 1024;
+
+const DOCX_THREAD: ThreadKind = { name: 'DOCX', url: new URL('./docx-thread.ts', import.meta.url), heap: DOCX_THREAD_HEAP };
+
+/**
+ * Extracts the text with mammoth, in a thread of its own (see bounded-threads.ts; it shares MAX_PARSE_THREADS with
+ * the PDF threads). The package is handed over, not copied; in the thread every entry is checked to inflate to the
+ * size it declares, and mammoth reads the parts through zip.ts (each inflation capped at its declared size), never
+ * through jszip, so it reads exactly the entries that were checked. XML parts over MAX_DOCX_XML_BYTES, or more than
+ * MAX_DOCX_XML_ELEMENTS elements in all, fail as DocumentTooLarge before mammoth parses them; the title comes from
  * docProps/core.xml, which mammoth does not expose.
  */
 export async function* parseDocx(
@@ -52,42 +71,26 @@ export async function* parseDocx(
   entries: ZipEntry[],
   filename: string,
 ): AsyncGenerator<string, { title?: string }, undefined> {
-  let title: string | undefined;
-  for (const entry of entries) {
-    let data: Buffer;
-    try {
-      data = inflateEntry(buf, entry);
-    } catch (err) {
-      if (err instanceof ZipFormatError) throw corruptDocx(filename, err.message, err);
-      throw err;
-    }
-    if (entry.name === 'docProps/core.xml') title = coreTitle(data.toString('utf8'));
-  }
-
-  const { default: mammoth } = await import('mammoth');
-  let text: string;
+  const slot = await acquireThread<DocxThreadRequest, DocxThreadMessage>(DOCX_THREAD);
+  let reusable = false;
+  let result: DocxThreadMessage;
   try {
-    const result = await mammoth.extractRawText({ buffer: Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength) });
-    text = result.value;
-  } catch (err) {
-    throw corruptDocx(filename, errorMessage(err), err);
+    const size = buf.byteLength;
+    slot.limitExternalMemory(size + DOCX_THREAD_BUFFER_BYTES, () => {
+      const mb = DOCX_THREAD_BUFFER_BYTES / 2 ** 20;
+      return tooLarge(filename, 'the DOCX buffers (MB)', mb, `parsing it holds more than ${mb} MB of unpacked parts`);
+    });
+    const data = buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? buf : buf.slice();
+    slot.send({ type: 'parse', input: { data, entries } }, [data.buffer as ArrayBuffer]);
+    result = await slot.inbox.next(filename);
+    reusable = true;
+  } finally {
+    await releaseThread(slot, reusable);
   }
-  // mammoth ends every paragraph with a blank line, the last one included.
-  text = text.replace(/\s+$/, '');
-  yield* pieces(text);
-  return title ? { title } : {};
-}
-
-function coreTitle(xml: string): string | undefined {
-  const raw = /<dc:title(?:\s[^>]*)?>([^<]*)<\/dc:title>/.exec(xml)?.[1];
-  const title = raw
-    ?.replace(/&(lt|gt|quot|apos|amp|#\d+|#x[0-9a-f]+);/gi, (_, e: string) => {
-      const named: Record<string, string> = { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' };
-      const lower = e.toLowerCase();
-      if (lower in named) return named[lower] as string;
-      const code = lower.startsWith('#x') ? parseInt(lower.slice(2), 16) : parseInt(lower.slice(1), 10);
-      return code <= 0x10ffff ? String.fromCodePoint(code) : '';
-    })
-    .trim();
-  return title || undefined;
+  if (result.type === 'error') {
+    if (result.kind === 'too-large') throw tooLarge(filename, result.limit, result.value, result.message);
+    throw corruptDocx(filename, result.message);
+  }
+  yield* pieces(result.text);
+  return result.title ? { title: result.title } : {};
 }

@@ -6,7 +6,7 @@ export interface ParseLimits {
   maxBytes: number;
   /** Largest extracted text, in UTF-16 code units. Default 256 Mi. */
   maxChars: number;
-  /** Largest total size of the entries unpacked from a compressed container (DOCX), in bytes. Default 256 MiB. */
+  /** Largest total size unpacked from a DOCX container, and of the streams a PDF decodes, in bytes. Default 256 MiB. */
   maxDecompressedBytes: number;
   /** Largest PDF page count. Default 5,000. */
   maxPages: number;

@@ -1,10 +1,12 @@
-import { inflateRawSync } from 'node:zlib';
+import { createInflateRaw, inflateRawSync } from 'node:zlib';
 
 /**
- * A small reader of a ZIP's central directory. It exists so a zip bomb is refused from the sizes the archive
- * declares, before anything is inflated: mammoth (through jszip) inflates entries whole into memory and only checks
- * their sizes afterwards, and jszip is a devDependency here. The format is the PKWARE APPNOTE; ZIP64 is supported
- * because an attacker can use it to declare sizes the 32-bit fields cannot hold.
+ * A small reader of ZIP packages, and the only one that inflates DOCX entries: mammoth is handed a file object backed
+ * by it (docx-thread.ts) instead of reading the package through jszip, which inflates entries whole into memory and
+ * checks their sizes only afterwards. A zip bomb is refused from the sizes the archive declares before anything is
+ * inflated, and every inflation stops as soon as it passes the size its entry declared, so declared sizes (which an
+ * attacker controls) bound what is produced. The format is the PKWARE APPNOTE; ZIP64 is supported because an
+ * attacker can use it to declare sizes the 32-bit fields cannot hold.
  */
 export interface ZipEntry {
   name: string;
@@ -28,7 +30,12 @@ const LOCAL_SIG = 0x04034b50;
 const MAX32 = 0xffffffff;
 const MAX16 = 0xffff;
 
-/** Reads the central directory; refuses (before reading entries) an archive with more than maxEntries entries. */
+/**
+ * Reads the central directory the way an inflating reader does: record after record for as long as the signature
+ * continues, not the number the end record declares (jszip, which mammoth uses, reads them this way). A directory
+ * whose records and end record disagree is refused: that is how an entry is hidden from a size check. Refuses, before
+ * reading entries, an archive declaring more than maxEntries, and stops reading past maxEntries records.
+ */
 export function readCentralDirectory(buf: Uint8Array, maxEntries: number): { entries: ZipEntry[]; declaredEntries: number } {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const eocd = findEocd(view);
@@ -50,9 +57,9 @@ export function readCentralDirectory(buf: Uint8Array, maxEntries: number): { ent
 
   const entries: ZipEntry[] = [];
   let at = cdOffset;
-  for (let i = 0; i < count; i++) {
-    if (at + 46 > buf.length || view.getUint32(at, true) !== CENTRAL_SIG)
-      throw new ZipFormatError(`central directory entry ${i} is damaged`);
+  for (let i = 0; at + 4 <= buf.length && view.getUint32(at, true) === CENTRAL_SIG; i++) {
+    if (entries.length === maxEntries) return { entries: [], declaredEntries: maxEntries + 1 };
+    if (at + 46 > buf.length) throw new ZipFormatError(`central directory entry ${i} is damaged`);
     const nameLength = view.getUint16(at + 28, true);
     const extraLength = view.getUint16(at + 30, true);
     const commentLength = view.getUint16(at + 32, true);
@@ -68,6 +75,15 @@ export function readCentralDirectory(buf: Uint8Array, maxEntries: number): { ent
     applyZip64Extra(view, at + 46 + nameLength, extraLength, entry);
     entries.push(entry);
     at += 46 + nameLength + extraLength + commentLength;
+  }
+  if (entries.length !== count) {
+    throw new ZipFormatError(`the central directory holds ${entries.length} entries, but its end record says ${count}`);
+  }
+  const names = new Set<string>();
+  for (const { name } of entries) {
+    // Readers differ on which of two same-named entries they use; the one checked must be the one read.
+    if (names.has(name)) throw new ZipFormatError(`${name} appears twice in the central directory`);
+    names.add(name);
   }
   return { entries, declaredEntries: count };
 }
@@ -112,23 +128,65 @@ function safeNumber(value: bigint): number {
 }
 
 /**
- * Inflates one entry, refusing to produce more than it declared: declared sizes are what the bomb check summed, and
- * an entry that lies about its size would otherwise inflate without bound inside mammoth.
+ * Inflates one entry in chunks without keeping them, failing as soon as it passes its declared size: checks that an
+ * entry nobody reads is as large as it says, holding 64 KiB at a time instead of the entry.
  */
-export function inflateEntry(buf: Uint8Array, entry: ZipEntry): Buffer {
+export async function checkEntrySize(buf: Uint8Array, entry: ZipEntry): Promise<void> {
+  const data = entryData(buf, entry);
+  if (entry.method === 0) return sizeMatches(entry, data.length);
+  const inflater = createInflateRaw({ chunkSize: 64 * 1024 });
+  let produced = 0;
+  try {
+    const done = new Promise<void>((resolve, reject) => {
+      inflater.on('data', (chunk: Buffer) => {
+        produced += chunk.length;
+        if (produced > entry.uncompressedSize) {
+          inflater.destroy();
+          reject(new ZipFormatError(`${entry.name} inflates beyond its declared size`));
+        }
+      });
+      inflater.on('end', resolve);
+      inflater.on('error', (err) => reject(new ZipFormatError(`${entry.name} does not inflate`, { cause: err })));
+    });
+    inflater.end(data);
+    await done;
+  } finally {
+    inflater.destroy();
+  }
+  sizeMatches(entry, produced);
+}
+
+function sizeMatches(entry: ZipEntry, length: number): void {
+  if (length !== entry.uncompressedSize) {
+    throw new ZipFormatError(`${entry.name} inflates to ${length} bytes, not the ${entry.uncompressedSize} it declares`);
+  }
+}
+
+function entryData(buf: Uint8Array, entry: ZipEntry): Uint8Array {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const at = entry.localHeaderOffset;
   if (at + 30 > buf.length || view.getUint32(at, true) !== LOCAL_SIG)
     throw new ZipFormatError(`local header of ${entry.name} is damaged`);
   const dataStart = at + 30 + view.getUint16(at + 26, true) + view.getUint16(at + 28, true);
   if (dataStart + entry.compressedSize > buf.length) throw new ZipFormatError(`${entry.name} is truncated`);
-  const data = buf.subarray(dataStart, dataStart + entry.compressedSize);
   if ((entry.flags & 0x1) !== 0) throw new ZipFormatError(`${entry.name} is encrypted`);
+  if (entry.method !== 0 && entry.method !== 8)
+    throw new ZipFormatError(`${entry.name} uses unsupported compression method ${entry.method}`);
+  return buf.subarray(dataStart, dataStart + entry.compressedSize);
+}
+
+/**
+ * Inflates one entry, refusing to produce more than it declared: declared sizes are what the bomb check summed, and
+ * an entry that lies about its size would otherwise inflate without bound inside mammoth.
+ */
+export function inflateEntry(buf: Uint8Array, entry: ZipEntry): Buffer {
+  const data = entryData(buf, entry);
   let out: Buffer;
   if (entry.method === 0) out = Buffer.from(data);
-  else if (entry.method === 8) {
+  else {
     try {
-      // One byte of headroom tells "exactly as declared" from "more than declared".
+      // zlib stops (and throws) once its output passes maxOutputLength: the bytes are capped while inflating. One
+      // byte of headroom tells "exactly as declared" from "more than declared".
       out = inflateRawSync(data, { maxOutputLength: entry.uncompressedSize + 1 });
     } catch (err) {
       const tooBig = err instanceof RangeError || (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
@@ -136,9 +194,7 @@ export function inflateEntry(buf: Uint8Array, entry: ZipEntry): Buffer {
         cause: err,
       });
     }
-  } else throw new ZipFormatError(`${entry.name} uses unsupported compression method ${entry.method}`);
-  if (out.length !== entry.uncompressedSize) {
-    throw new ZipFormatError(`${entry.name} inflates to ${out.length} bytes, not the ${entry.uncompressedSize} it declares`);
   }
+  sizeMatches(entry, out.length);
   return out;
 }
