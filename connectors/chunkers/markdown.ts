@@ -25,7 +25,9 @@ export const MarkdownChunkerConfig = z
   .refine((c) => c.chunkOverlap < c.chunkSize, { message: 'chunkOverlap must be smaller than chunkSize' });
 export type MarkdownChunkerConfig = z.input<typeof MarkdownChunkerConfig>;
 
-const ATX = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
+// The heading text is taken whole and trimmed by hand: a lazy `(.*?)` before `[ \t]*$` rescans trailing whitespace at
+// every character, quadratic in the line (and a line can be maxChunkChars long).
+const ATX = /^ {0,3}(#{1,6})(?:[ \t]([^\r\n\u2028\u2029]*))?$/;
 const SETEXT = /^ {0,3}(=+|-+)[ \t]*$/;
 const FENCE_OPEN = /^ {0,3}(`{3,}(?=[^`]*$)|~{3,})/;
 const FENCE_CLOSE = /^ {0,3}(`{3,}|~{3,})[ \t]*$/;
@@ -41,6 +43,20 @@ interface Block {
   /** Line starts while the block may still go to the packer whole. */
   lines: number[];
   oversized: boolean;
+}
+
+/** An ATX heading's text: trimmed, without the optional closing run of '#' (which must follow a space or tab). */
+function atxText(rest: string): string {
+  const isSpaceTab = (i: number) => rest.charCodeAt(i) === 0x20 || rest.charCodeAt(i) === 0x09;
+  let a = 0;
+  let b = rest.length;
+  while (a < b && isSpaceTab(a)) a++;
+  while (b > a && isSpaceTab(b - 1)) b--;
+  let i = b;
+  while (i > a && rest.charCodeAt(i - 1) === 0x23) i--;
+  let j = i;
+  while (j > a && isSpaceTab(j - 1)) j--;
+  return rest.slice(a, i < b && j < i && j > a ? j : b).trim();
 }
 
 export function createMarkdownChunker(config: MarkdownChunkerConfig, counter: TokenCounter, tuning: ChunkerTuning = {}): Chunker {
@@ -111,7 +127,7 @@ export function createMarkdownChunker(config: MarkdownChunkerConfig, counter: To
         const atx = ATX.exec(content);
         if (atx && atx[1]!.length <= c.maxHeadingLevel) {
           close();
-          return heading(atx[1]!.length, (atx[2] ?? '').trim(), ls, le);
+          return heading(atx[1]!.length, atxText(atx[2] ?? ''), ls, le);
         }
         const setext = SETEXT.exec(content);
         const level = setext ? (setext[1]![0] === '=' ? 1 : 2) : 0;

@@ -35,16 +35,52 @@ const ABBREVIATIONS = new Set(
     ' ',
   ),
 );
-const LAST_WORD = /(?:^|[\s([{"'“‘])([\p{L}][\p{L}.]*)\.[)\]}"'”’]*\s*$/u;
+const MAX_ABBREVIATION = Math.max(...[...ABBREVIATIONS].map((a) => a.length));
+const WS = /\s/u;
+const LETTER = /\p{L}/u;
+const UPPER = /^\p{Lu}$/u;
+/** Closing brackets and quotes allowed between an abbreviation's period and the end of the sentence. */
+const CLOSERS = new Set([...')]}"\'”’']);
+/** What may come before a word: the start, whitespace or an opening bracket or quote. */
+const OPENERS = new Set([...'([{"\'“‘']);
 
-function endsWithAbbreviation(sentence: string): boolean {
-  const m = LAST_WORD.exec(sentence);
-  if (!m) return false;
-  const word = m[1]!;
-  if (ABBREVIATIONS.has(word)) return true;
+/**
+ * Does `text[from, stop)` end with a known abbreviation or an initial ("word." then closers and whitespace)? Scanned
+ * backwards from `stop` by hand: ICU cuts "Dr. Dr. Dr. …" after every period and every cut is taken back, so a
+ * pattern run over the whole sentence so far would cost O(n²) over a paragraph. `run` remembers where the last
+ * run of letters and periods started, so a word cut many times (a long "A.B.C.…") is scanned once.
+ */
+function endsWithAbbreviation(text: string, from: number, stop: number, run: { start: number; end: number }): boolean {
+  let e = stop;
+  while (e > from && WS.test(text[e - 1]!)) e--;
+  while (e > from && CLOSERS.has(text[e - 1]!)) e--;
+  const dot = e - 1;
+  if (dot <= from || text[dot] !== '.') return false;
+  // The word: the run of letters and periods before the dot, starting with a letter after an opener (or at `from`).
+  let k = dot;
+  while (k > from) {
+    if (k <= run.end && k > run.start) {
+      k = Math.max(run.start, from);
+      break;
+    }
+    const p = codePointStart(text, k - 1);
+    if (text[p] !== '.' && !LETTER.test(String.fromCodePoint(text.codePointAt(p)!))) break;
+    k = p;
+  }
+  run.start = k;
+  run.end = dot;
+  if (k === dot || text[k] === '.') return false;
+  if (k > from && !WS.test(text[k - 1]!) && !OPENERS.has(text[k - 1]!)) return false;
+  if (dot - k <= MAX_ABBREVIATION && ABBREVIATIONS.has(text.slice(k, dot))) return true;
   // An initial: "J." or the last letter of "U.S.".
-  const last = word.slice(word.lastIndexOf('.') + 1);
-  return /^\p{Lu}$/u.test(last);
+  const last = codePointStart(text, dot - 1);
+  return (last === k || text[last - 1] === '.') && UPPER.test(String.fromCodePoint(text.codePointAt(last)!));
+}
+
+/** Index of the code point that ends at `i` (steps back over a surrogate pair). */
+function codePointStart(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  return c >= 0xdc00 && c <= 0xdfff && i > 0 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800 ? i - 1 : i;
 }
 
 /** Finds sentence spans in a TextBuffer as text arrives; `pos` is where the unsegmented text starts. */
@@ -80,10 +116,11 @@ export class SentenceScanner {
   #segment(start: number, end: number, out: [number, number][]): void {
     const text = this.#tb.slice(start, end).replace(LINE_BREAKS, ' ');
     let from = -1;
+    const run = { start: 0, end: 0 };
     for (const { segment, index } of this.#segmenter.segment(text)) {
       if (from < 0) from = index;
       const stop = index + segment.length;
-      if (stop < text.length && endsWithAbbreviation(text.slice(from, stop))) continue;
+      if (stop < text.length && endsWithAbbreviation(text, from, stop, run)) continue;
       out.push([start + from, start + stop]);
       from = -1;
     }

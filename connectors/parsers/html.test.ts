@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { failure, parseAll } from '../../test/fixtures/parsers/documents.ts';
 import { FailureType } from '../shared/errors.ts';
+import { MAX_PARSER_DEPTH } from './html.ts';
 
 const PAGE = `<!DOCTYPE html>
 <html lang="en">
@@ -95,5 +96,41 @@ describe('html', () => {
       parseAll(bad, 'bad.html'),
       failure(FailureType.InvalidEncoding, /bad\.html is not valid UTF-8: .*byte offset 6/),
     );
+  });
+
+  // htmlparser2's own stack made deep nesting quadratic (the event loop blocked for seconds on a small file); past
+  // MAX_PARSER_DEPTH the nesting is tracked apart. The timeout guards against a return; the text must be exact.
+  describe('deeply nested markup', () => {
+    const GUARD = { timeout: 10_000 };
+    // node:test's timeout is a timer, and a timer cannot fire while a call holds the event loop: each guarded test ends
+    // with a timer turn, so one that ran past its timeout fails instead of passing late.
+    const turn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+    const deep = (n: number) => '<div>x'.repeat(n) + '</div>'.repeat(n);
+
+    it('extracts 200,000 nested <div>s, open or closed', GUARD, async () => {
+      assert.equal((await parseAll(`${'<div>'.repeat(200_000)}end`, 'deep.html')).text, 'end');
+      for (const n of [50_000, 100_000]) {
+        assert.equal((await parseAll(deep(n), 'deep.html')).text, Array(n).fill('x').join('\n'));
+      }
+      await turn();
+    });
+
+    it('keeps skipping, <pre> and end tags as below the depth cap', GUARD, async () => {
+      const text = async (depth: number, inner: string) => (await parseAll('<div>'.repeat(depth) + inner, 'deep.html')).text;
+      const inner = '<span>a <template><p>hidden</p></template><pre>  b\n c</pre> d<script>no()</script></span>e</div>f';
+      assert.equal(await text(10, inner), 'a\n\n  b\n c\n\nde\nf');
+      assert.equal(await text(MAX_PARSER_DEPTH + 10, inner), 'a\n\n  b\n c\n\nde\nf');
+      // An end tag for an element below the deep ones closes them all: the text after it is not inside the <pre>.
+      const below = (depth: number) => `<section>${'<div>'.repeat(depth)}<pre>  kept  </section>after   spaces`;
+      assert.equal((await parseAll(below(10), 'deep.html')).text, '  kept  \n\nafter spaces');
+      assert.equal((await parseAll(below(MAX_PARSER_DEPTH + 10), 'deep.html')).text, '  kept  \n\nafter spaces');
+      await turn();
+    });
+
+    it('ignores 100,000 end tags that match nothing under deep nesting', GUARD, async () => {
+      const html = `${'<b>'.repeat(50_000)}x${'</i>'.repeat(100_000)}${'<form>'.repeat(20_000)}y`;
+      assert.equal((await parseAll(html, 'deep.html')).text, 'x\n\ny');
+      await turn();
+    });
   });
 });

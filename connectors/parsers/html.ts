@@ -1,4 +1,4 @@
-import { Parser } from 'htmlparser2';
+import { Parser, type ParserOptions } from 'htmlparser2';
 import type { ByteSource } from './bytes.ts';
 import { decodeText, type TextEncodingChoice } from './decode.ts';
 
@@ -18,6 +18,8 @@ const LINE = new Set([
 const CELL = new Set(['td', 'th']);
 
 const MAX_TITLE_CHARS = 1000;
+/** Nesting past this depth is tracked by DepthCappedParser rather than by htmlparser2 (browsers stop at 512 too). */
+export const MAX_PARSER_DEPTH = 512;
 
 /**
  * Turns HTML into readable text while it streams in: htmlparser2 is fed decoded pieces and its events build the
@@ -28,7 +30,7 @@ export async function* parseHtml(
   encoding: TextEncodingChoice,
 ): AsyncGenerator<string, { title?: string }, undefined> {
   const out = new HtmlText();
-  const parser = new Parser(out, { decodeEntities: true, lowerCaseTags: true, lowerCaseAttributeNames: true });
+  const parser = new DepthCappedParser(out, { decodeEntities: true, lowerCaseTags: true, lowerCaseAttributeNames: true });
   for await (const piece of decodeText(source.chunks(), encoding, source.filename)) {
     parser.write(piece);
     const text = out.take();
@@ -39,6 +41,95 @@ export async function* parseHtml(
   if (text) yield text;
   const title = out.title.replace(/[ \t\n\r\f]+/g, ' ').trim();
   return title ? { title: title.slice(0, MAX_TITLE_CHARS) } : {};
+}
+
+/**
+ * htmlparser2's Parser keeps the open elements in an array it unshifts at every start tag, shifts at every end and
+ * searches for every end tag's name, so n levels of nesting cost O(n²) ('<div>'.repeat(50_000) took 0.6 s, and each
+ * end tag matching nothing scans the whole stack). Past MAX_PARSER_DEPTH the parser is told, through isVoidElement
+ * (its hook for that), that an element is void, so it never grows its stack; the element is kept here instead,
+ * innermost last, with a count per name so that an end tag finds it in O(1). Closing one also closes those opened
+ * inside it, and an end tag for an element below the deep ones closes them all first, as the parser does, so the
+ * handler sees one close for every open either way. Not reproduced past the cap: end tags implied by a start tag (a
+ * <p> closed by a <div>), which only move a line break.
+ */
+class DepthCappedParser extends Parser {
+  readonly #handler: HtmlText;
+  /** Elements opened past MAX_PARSER_DEPTH, innermost last. */
+  readonly #deep: string[] = [];
+  readonly #deepCount = new Map<string, number>();
+  /** The parser's first isVoidElement question in a start tag is "may I push it?", in an end tag "is it void?". */
+  #asking: 'start' | 'end' | null = null;
+  /** The start tag being read was kept here rather than on the parser's stack. */
+  #startedDeep: string | null = null;
+
+  constructor(handler: HtmlText, options: ParserOptions) {
+    super(handler, options);
+    this.#handler = handler;
+  }
+
+  /** htmlparser2's stack, innermost first (private in its types); only read, and never longer than the cap. */
+  get #stack(): readonly string[] {
+    return (this as unknown as { stack: readonly string[] }).stack;
+  }
+
+  override onopentagname(start: number, endIndex: number): void {
+    this.#asking = 'start';
+    this.#startedDeep = null;
+    super.onopentagname(start, endIndex);
+    this.#asking = null;
+    if (this.#startedDeep !== null) {
+      this.#deep.push(this.#startedDeep);
+      this.#deepCount.set(this.#startedDeep, (this.#deepCount.get(this.#startedDeep) ?? 0) + 1);
+    }
+  }
+
+  override onselfclosingtag(endIndex: number): void {
+    const deep = this.#startedDeep;
+    this.#startedDeep = null;
+    // In SVG and MathML "<x/>" closes x; the parser would look for it on its own stack.
+    if (deep === null || !this.isInForeignContext()) return super.onselfclosingtag(endIndex);
+    super.onopentagend(endIndex);
+    this.#closeDeep(deep);
+  }
+
+  override onclosetag(start: number, endIndex: number): void {
+    this.#asking = 'end';
+    super.onclosetag(start, endIndex);
+    this.#asking = null;
+  }
+
+  override onend(): void {
+    this.#closeDeep(null);
+    super.onend();
+  }
+
+  protected override isVoidElement(name: string): boolean {
+    const isVoid = super.isVoidElement(name);
+    const asking = this.#asking;
+    this.#asking = null;
+    if (asking === 'start' && !isVoid && (this.#deep.length > 0 || this.#stack.length >= MAX_PARSER_DEPTH)) {
+      this.#startedDeep = name;
+      return true;
+    }
+    if (asking === 'end' && this.#deep.length > 0) {
+      if (this.#deepCount.get(name)) {
+        this.#closeDeep(name);
+        return true;
+      }
+      if (this.#stack.includes(name)) this.#closeDeep(null);
+    }
+    return isVoid;
+  }
+
+  /** Closes deep elements, innermost first, up to and including `name` (all of them for null). */
+  #closeDeep(name: string | null): void {
+    for (let el = this.#deep.pop(); el !== undefined; el = this.#deep.pop()) {
+      this.#deepCount.set(el, this.#deepCount.get(el)! - 1);
+      this.#handler.onclosetag(el);
+      if (el === name) return;
+    }
+  }
 }
 
 /**

@@ -13,6 +13,10 @@ async function split(text: string, size: number, maxChars = 10_000): Promise<Sen
   return out;
 }
 
+// node:test's timeout is a timer, and a timer cannot fire while a call holds the event loop: each guarded test ends
+// with a timer turn, so one that ran past its timeout fails instead of passing late.
+const turn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
 describe('meta-chunking sentences', () => {
   const text = '  First one. Second one!  Third?\n\nA line\nwithout stop. 中文句子。下一句！Last words';
 
@@ -50,5 +54,24 @@ describe('meta-chunking sentences', () => {
       assert.ok(counter.count(p.text) <= 3, p.text);
       assert.equal(t.slice(p.start - 100, p.end - 100), p.text);
     }
+  });
+
+  it('finds sentence ends after long punctuation runs without quadratic rescans', { timeout: 10_000 }, async () => {
+    // A run of n periods with no space after it used to be retried from each of its characters (64 K took minutes).
+    for (const n of [32 * 1024, 64 * 1024]) {
+      for (const run of ['.'.repeat(n), '!?…'.repeat(n / 4)]) {
+        const text = `Hm${run}x. Next one.`;
+        const whole = await split(text, 8192, 4096);
+        assert.equal(whole.map((s) => s.text).join(''), text);
+        assert.deepEqual(whole.slice(-1), [{ start: text.length - 9, end: text.length, text: 'Next one.' }]);
+        assert.ok(whole.every((s, i) => i === 0 || s.start === whole[i - 1]!.end));
+      }
+      const ended = await split(`Hm${'.'.repeat(n)} Next.`, 8192, 1 << 20);
+      assert.deepEqual(
+        ended.map((s) => s.text),
+        [`Hm${'.'.repeat(n)} `, 'Next.'],
+      );
+    }
+    await turn();
   });
 });

@@ -14,7 +14,12 @@ export interface Sentence {
   text: string;
 }
 
-const END = /[.!?…]+["'”’)\]]*\s+|[。！？]+[”’」』）)]*\s*|\n\s*/gu;
+// A run of terminal punctuation is matched only from its first character and never given back ((?<!…), (?!…)):
+// otherwise a run of n periods with no space after it is retried from each of its n characters, each retry
+// rescanning the rest of it (O(n²); 64 K periods took over a minute). END_AT covers a search that starts inside a
+// run, which happens after a cut at maxChars.
+const END = /(?<![.!?…])[.!?…]+(?![.!?…])["'”’)\]]*\s+|[。！？]+[”’」』）)]*\s*|\n\s*/gu;
+const END_AT = /[.!?…]+(?![.!?…])["'”’)\]]*\s+/uy;
 const PUNCT_RUN = /^[.!?…"'”’)\]。！？」』）]+$/u;
 const NON_WS = /\S/u;
 const LAST_WS = /\s(?=\S*$)/u;
@@ -22,8 +27,9 @@ const LAST_WS = /\s(?=\S*$)/u;
 /** Where the next sentence ends in `buf` (scanning from `from`), or -1 while that is not known yet. */
 function findEnd(buf: string, from: number, maxChars: number, eof: boolean): number {
   const limit = from + maxChars;
+  END_AT.lastIndex = from;
   END.lastIndex = from;
-  const m = END.exec(buf);
+  const m = END_AT.exec(buf) ?? END.exec(buf);
   if (m && m.index < limit) {
     const end = m.index + m[0].length;
     if (end < buf.length || eof) return end;
