@@ -14,3 +14,18 @@ test('the fingerprint follows what shapes the vectors, not throughput settings',
   assert.equal(pipelineStamp(a), `1+${a.fingerprint}`);
   assert.deepEqual([a.ingestQueue, a.embedQueue], ['ragline.default.v1.ingest', 'ragline.default.v1.embed']);
 });
+
+/** The default spec's fingerprint before credentials were left out of it (ledgers of earlier releases store it). */
+const PINNED_DEFAULT_FINGERPRINT = 'cb2ce1cff9df';
+
+test('rotating an API key written in the spec keeps the fingerprint; a spec without one keeps its old fingerprint', () => {
+  const base = defaultPipelineSpec({ dataDir: '/tmp/x', chromaPort: 8000 });
+  const hosted = (apiKey: string) =>
+    validatePipelineSpec({
+      ...base,
+      embedder: { kind: 'openai-compatible', provider: 'openai', model: 'text-embedding-3-small', dims: 1536, apiKey },
+    });
+  assert.equal(pipelineRef(hosted('sk-old')).fingerprint, pipelineRef(hosted('sk-new')).fingerprint);
+  // The default spec's fingerprint as every earlier release computed it (pinned: ledgers store it).
+  assert.equal(pipelineRef(base).fingerprint, PINNED_DEFAULT_FINGERPRINT);
+});

@@ -17,7 +17,9 @@ export function pipelineRef(spec: PipelineSpec, tenant: string = spec.tenant): P
       .update(
         JSON.stringify({
           chunker: spec.chunker,
-          embedder: { ...spec.embedder, batchSize: undefined, maxBatchTokens: undefined },
+          // Throughput knobs and credentials do not shape vectors: rotating an API key re-processes nothing. (Keys that
+          // are undefined drop out of the JSON, so specs without them keep the fingerprint they always had.)
+          embedder: { ...spec.embedder, batchSize: undefined, maxBatchTokens: undefined, apiKey: undefined },
         }),
       )
       .digest('hex')
