@@ -1,4 +1,5 @@
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
+import { documentWorkflowId } from '../pipeline/ids.ts';
 import type { PipelineRef } from '../workflows/types.ts';
 import { sourceFor, type PipelineDeps } from './deps.ts';
 import type { WorkRef } from './work.ts';
@@ -6,10 +7,15 @@ import type { WorkRef } from './work.ts';
 export async function listSourcePage(
   deps: PipelineDeps,
   input: { pipeline: PipelineRef; sourceUri: string; cursor?: string; pageSize: number },
-): Promise<{ items: Array<{ uri: string; version: string }>; cursor?: string }> {
+): Promise<{ items: Array<{ uri: string; version: string; workflowId: string }>; cursor?: string }> {
   const page = await sourceFor(deps, input.sourceUri).list(input.sourceUri, { cursor: input.cursor, pageSize: input.pageSize });
-  // Only what the workflow needs crosses history: uri and version, not sizes or metadata.
-  const items = page.items.map((i) => ({ uri: i.uri, version: i.version }));
+  // Only what the workflow needs crosses history: uri, version and the document workflow's id (made here: it hashes
+  // long uris, which the workflow sandbox cannot), not sizes or metadata.
+  const items = page.items.map((i) => ({
+    uri: i.uri,
+    version: i.version,
+    workflowId: documentWorkflowId(input.pipeline, i.uri),
+  }));
   return page.cursor ? { items, cursor: page.cursor } : { items };
 }
 
@@ -35,17 +41,19 @@ export async function cleanupWork(deps: PipelineDeps, input: { work: WorkRef }):
 export async function findRemoved(
   deps: PipelineDeps,
   input: { pipeline: PipelineRef; sourceUri: string; after?: string; limit: number },
-): Promise<{ uris: string[]; next?: string }> {
+): Promise<{ items: Array<{ uri: string; workflowId: string }>; next?: string }> {
   const page = await deps.ledger.list({
     tenant: input.pipeline.tenant,
     sourcePrefix: input.sourceUri,
     limit: input.limit,
     after: input.after,
   });
-  const uris: string[] = [];
+  const items: Array<{ uri: string; workflowId: string }> = [];
   for (const r of page.records) {
     if (r.status === 'deleted') continue;
-    if (!(await sourceHas(deps, { pipeline: input.pipeline, sourceUri: r.sourceUri }))) uris.push(r.sourceUri);
+    if (!(await sourceHas(deps, { pipeline: input.pipeline, sourceUri: r.sourceUri }))) {
+      items.push({ uri: r.sourceUri, workflowId: documentWorkflowId(input.pipeline, r.sourceUri) });
+    }
   }
-  return page.next ? { uris, next: page.next } : { uris };
+  return page.next ? { items, next: page.next } : { items };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { DocIdentity } from '../workflows/types.ts';
 
 /**
  * Deterministic chunk id: the same (tenant, document, chunk index, chunker spec, pipeline version) always gives the
@@ -28,4 +29,22 @@ export function sha256Hex(data: string | Uint8Array): string {
 /** Short stable key of a document for blob paths (source uris may hold any character). */
 export function documentKey(tenant: string, sourceUri: string): string {
   return sha256Hex(`${tenant}\u0000${sourceUri}`).slice(0, 24);
+}
+
+/** Uris longer than this (UTF-8 bytes) are hashed into workflow ids; Temporal refuses ids over 1,000 bytes. */
+const MAX_URI_IN_ID = 400;
+
+/** The uri itself when short, else `sha256:<hex>`: ids stay readable in the UI for ordinary paths. */
+export function uriIdPart(uri: string): string {
+  return Buffer.byteLength(uri, 'utf8') <= MAX_URI_IN_ID ? uri : `sha256:${sha256Hex(uri)}`;
+}
+
+/** `doc:{pipeline}-v{version}:{tenant}:{uri}`: one entity workflow per (pipeline, version, tenant, document). */
+export function documentWorkflowId(id: DocIdentity, sourceUri: string): string {
+  return `doc:${id.name}-v${id.version}:${id.tenant}:${uriIdPart(sourceUri)}`;
+}
+
+/** One source run per (pipeline, version, tenant, source prefix) at a time. */
+export function sourceWorkflowId(id: DocIdentity, sourceUri: string): string {
+  return `source:${id.name}-v${id.version}:${id.tenant}:${uriIdPart(sourceUri)}`;
 }

@@ -6,15 +6,8 @@ import { docStateQuery } from '../workflows/document.ts';
 import { pipelineKey, tenantKey } from '../workflows/search-attributes.ts';
 import { progressQuery } from '../workflows/source.ts';
 import { promoteStateQuery, retireNowSignal, rollbackSignal, type PromoteState } from '../workflows/promote.ts';
-import {
-  documentWorkflowId,
-  promoteWorkflowId,
-  sourceWorkflowId,
-  type DocEvent,
-  type DocOutcome,
-  type SourceCounts,
-  type SourceProgress,
-} from '../workflows/types.ts';
+import { documentWorkflowId, sourceWorkflowId } from '../pipeline/ids.ts';
+import { promoteWorkflowId, type DocEvent, type DocOutcome, type SourceCounts, type SourceProgress } from '../workflows/types.ts';
 
 export interface RaglineClientOptions {
   /** Temporal frontend, e.g. `127.0.0.1:7233`. */

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { defaultPipelineSpec, validatePipelineSpec } from '../pipeline/spec.ts';
 import { pipelineRef } from '../pipeline/ref.ts';
-import { documentWorkflowId, sourceWorkflowId } from '../workflows/types.ts';
+import { documentWorkflowId, sourceWorkflowId } from '../pipeline/ids.ts';
 
 const spec = defaultPipelineSpec({ dataDir: '/tmp/x', chromaPort: 8000 });
 

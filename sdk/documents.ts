@@ -1,7 +1,8 @@
 import type { Client, WorkflowHandleWithSignaledRunId } from '@temporalio/client';
 import { docEventSignal } from '../workflows/document.ts';
 import { docStatusKey, pipelineKey, sourceUriKey, tenantKey } from '../workflows/search-attributes.ts';
-import { documentWorkflowId, type DocEvent, type DocOutcome, type PipelineRef } from '../workflows/types.ts';
+import { documentWorkflowId } from '../pipeline/ids.ts';
+import type { DocEvent, DocOutcome, PipelineRef } from '../workflows/types.ts';
 
 /** Search attributes every run of a pipeline version carries (the full uri, even when the id holds its hash). */
 export function runSearchAttributes(ref: PipelineRef, sourceUri: string, status: string) {

@@ -14,7 +14,6 @@ import type { IngestActivities } from '../activities/index.ts';
 import { docEventSignal, documentWorkflow } from './document.ts';
 import { docStatusKey, pipelineKey, sourceUriKey, tenantKey } from './search-attributes.ts';
 import {
-  documentWorkflowId,
   emptyCounts,
   type DocEvent,
   type DocOutcome,
@@ -58,11 +57,10 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
   setHandler(progressQuery, () => ({ ...counts, inFlight, maxInFlight, paused, pages, done }));
 
   /** Runs one document workflow per item, at most `maxInFlight` at once, and waits for all of them. */
-  async function runDocuments(items: Array<{ uri: string; event: DocEvent }>): Promise<void> {
+  async function runDocuments(items: Array<{ uri: string; workflowId: string; event: DocEvent }>): Promise<void> {
     const running: Array<Promise<void>> = [];
-    for (const { uri, event } of items) {
+    for (const { uri, workflowId, event } of items) {
       await condition(() => !paused && inFlight < maxInFlight);
-      const workflowId = documentWorkflowId(pipeline, uri);
       inFlight++;
       try {
         const child = await startChild(documentWorkflow, {
@@ -100,7 +98,9 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
   if (input.phase !== 'sweep') {
     const page = await acts.listSourcePage({ pipeline, sourceUri, cursor: input.cursor, pageSize: input.pageSize });
     counts.listed += page.items.length;
-    await runDocuments(page.items.map((i) => ({ uri: i.uri, event: { kind: 'upsert', sourceVersion: i.version } })));
+    await runDocuments(
+      page.items.map((i) => ({ uri: i.uri, workflowId: i.workflowId, event: { kind: 'upsert', sourceVersion: i.version } })),
+    );
     if (page.cursor) {
       await continueAsNew<typeof sourceWorkflow>({ ...input, cursor: page.cursor, pages, counts, paused, maxInFlight });
     }
@@ -122,7 +122,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
   // Sweep: documents the ledger holds under this prefix that the source no longer has are deleted everywhere, so a
   // delete whose event was lost (or never sent) still happens at the next run.
   const removed = await acts.findRemoved({ pipeline, sourceUri, after: input.cursor, limit: input.pageSize });
-  await runDocuments(removed.uris.map((uri) => ({ uri, event: { kind: 'delete' } })));
+  await runDocuments(removed.items.map((i) => ({ ...i, event: { kind: 'delete' } })));
   if (removed.next) {
     await continueAsNew<typeof sourceWorkflow>({
       ...input,

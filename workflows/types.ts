@@ -1,7 +1,4 @@
-// Plain data shared by workflows, activities and clients. Workflows load this file in their sandbox: it imports only
-// pure code (a SHA-256 with no Node built-ins).
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+// Plain data shared by workflows, activities and clients. No imports: workflows load this file in their sandbox.
 
 /** What a workflow needs to know of its pipeline; the bulky spec stays with the workers that loaded it. */
 export interface PipelineRef {
@@ -115,27 +112,12 @@ export function emptyCounts(): SourceCounts {
   return { listed: 0, ingested: 0, unchanged: 0, deleted: 0, failed: 0, handedOff: 0, chunks: 0, cached: 0, upserted: {} };
 }
 
-/** The identity every workflow, ledger row and task queue of one document carries. */
+/**
+ * The identity every workflow, ledger row and task queue of one document carries. Workflow ids are made from it by
+ * `documentWorkflowId` in pipeline/ids.ts, outside the sandbox (it hashes long uris); the source workflow gets its
+ * children's ids from its listing activities.
+ */
 export type DocIdentity = Pick<PipelineRef, 'name' | 'version' | 'tenant'>;
-
-/** Uris longer than this (UTF-8 bytes) are hashed into workflow ids; Temporal refuses ids over 1,000 bytes. */
-const MAX_URI_IN_ID = 400;
-
-/** The uri itself when short, else `sha256:<hex>`: ids stay readable in the UI for ordinary paths. */
-export function uriIdPart(uri: string): string {
-  const bytes = utf8ToBytes(uri);
-  return bytes.length <= MAX_URI_IN_ID ? uri : `sha256:${bytesToHex(sha256(bytes))}`;
-}
-
-/** `doc:{pipeline}-v{version}:{tenant}:{uri}`: one entity workflow per (pipeline, version, tenant, document). */
-export function documentWorkflowId(id: DocIdentity, sourceUri: string): string {
-  return `doc:${id.name}-v${id.version}:${id.tenant}:${uriIdPart(sourceUri)}`;
-}
-
-/** One source run per (pipeline, version, tenant, source prefix) at a time. */
-export function sourceWorkflowId(id: DocIdentity, sourceUri: string): string {
-  return `source:${id.name}-v${id.version}:${id.tenant}:${uriIdPart(sourceUri)}`;
-}
 
 export function promoteWorkflowId(pipeline: string, version: number, tenant: string): string {
   return `promote:${pipeline}-v${version}:${tenant}`;

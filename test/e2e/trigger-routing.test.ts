@@ -15,7 +15,8 @@ import { indexAlias, indexName, validatePipelineSpec, type PipelineSpec } from '
 import { createLedger } from '../../workers/build-deps.ts';
 import { startTrigger, type RunningTrigger, type TriggerOptions } from '../../workers/trigger.ts';
 import { pipelineKey, sourceUriKey, tenantKey } from '../../workflows/search-attributes.ts';
-import { documentWorkflowId, type DocEvent } from '../../workflows/types.ts';
+import { documentWorkflowId } from '../../pipeline/ids.ts';
+import type { DocEvent } from '../../workflows/types.ts';
 import { eventually, stack, uniqueName } from '../support/stack.ts';
 
 hideKafkajsTimerWarning();

@@ -6,7 +6,7 @@ import { pipelineRef } from '../../pipeline/ref.ts';
 import { RaglineClient } from '../../sdk/client.ts';
 import { applyDocumentEvent } from '../../sdk/documents.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
-import { documentWorkflowId } from '../../workflows/types.ts';
+import { documentWorkflowId } from '../../pipeline/ids.ts';
 import { stack } from '../support/stack.ts';
 import { Harness, s3Access } from './support.ts';
 

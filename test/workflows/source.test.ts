@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { documentWorkflowId } from '../../pipeline/ids.ts';
 import { pauseSignal, progressQuery, resumeSignal, sourceWorkflow } from '../../workflows/source.ts';
+import type { PipelineRef } from '../../workflows/types.ts';
 import { fakeActivities, testPipeline, uniqueName, workerFor, workflowEnv, type Calls } from './support.ts';
 
 /** A fake listing of `total` objects served in pages, like ListObjectsV2. */
 function listing(total: number) {
-  return async (input: { cursor?: string; pageSize: number }) => {
+  return async (input: { pipeline: PipelineRef; cursor?: string; pageSize: number }) => {
     const start = Number(input.cursor ?? 0);
     const end = Math.min(total, start + input.pageSize);
-    const items = Array.from({ length: end - start }, (_, i) => ({ uri: `s3://b/doc-${start + i}.txt`, version: 'v1' }));
+    const items = Array.from({ length: end - start }, (_, i) => {
+      const uri = `s3://b/doc-${start + i}.txt`;
+      return { uri, version: 'v1', workflowId: documentWorkflowId(input.pipeline, uri) };
+    });
     return end < total ? { items, cursor: String(end) } : { items };
   };
 }
@@ -74,8 +79,10 @@ describe('source workflow', () => {
       taskQueue,
       fakeActivities(calls, {
         listSourcePage: listing(2),
-        findRemoved: async (input: { after?: string }) =>
-          input.after ? { uris: ['s3://b/gone-2.txt'] } : { uris: ['s3://b/gone-1.txt'], next: 'page-2' },
+        findRemoved: async (input: { pipeline: PipelineRef; after?: string }) => {
+          const gone = (uri: string) => ({ uri, workflowId: documentWorkflowId(input.pipeline, uri) });
+          return input.after ? { items: [gone('s3://b/gone-2.txt')] } : { items: [gone('s3://b/gone-1.txt')], next: 'page-2' };
+        },
       }),
     );
     const counts = await worker.runUntil(

@@ -45,7 +45,7 @@ export function fakeActivities(
     recordDeleted: async () => undefined,
     listSourcePage: async () => ({ items: [] }),
     sourceHas: async () => false,
-    findRemoved: async () => ({ uris: [] }),
+    findRemoved: async () => ({ items: [] }),
     cleanupWork: async () => undefined,
     checkIndexVersion: async (input: { sink: string }) => ({ sink: input.sink, count: 3 }),
     switchIndexAlias: async () => ({ previous: 'old-v1' }),
