@@ -43,11 +43,8 @@ describe('Kafka document events end as exactly the current documents in every si
   });
   after(async () => {
     await trigger?.stop();
-    for (const [name, sink] of sinks ?? []) {
-      await sink.dropIndex(indexName(h.spec)).catch(() => undefined);
-      await sink.deleteAlias(h.spec.name).catch(() => undefined);
-      if (name !== 'chroma') await sink.close();
-    }
+    await h.dropIndexes(sinks?.values());
+    for (const sink of sinks?.values() ?? []) await sink.close();
     await connection?.close();
     await h.stop();
   });

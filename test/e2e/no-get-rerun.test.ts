@@ -20,8 +20,7 @@ describe('a re-run over unchanged objects reads none of them', () => {
     );
   });
   after(async () => {
-    await h.sink.dropIndex(h.index).catch(() => undefined);
-    await h.sink.deleteAlias(h.spec.name).catch(() => undefined);
+    await h.dropIndexes();
     await h.stop();
   });
 

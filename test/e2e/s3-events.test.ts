@@ -55,8 +55,7 @@ describe('S3 object events from a plain S3 client reach the sinks with no comman
   });
   after(async () => {
     await trigger?.stop();
-    await h.sink.dropIndex(h.index).catch(() => undefined);
-    await h.sink.deleteAlias(h.spec.name).catch(() => undefined);
+    await h.dropIndexes();
     await connection?.close();
     await h.stop();
   });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Ledger } from '../../connectors/ledger/ledger.ts';
 import type { Sink } from '../../connectors/sinks/sink.ts';
-import { indexName, validatePipelineSpec, type PipelineSpec, type PipelineSpecInput } from '../../pipeline/spec.ts';
+import { indexAlias, indexName, validatePipelineSpec, type PipelineSpec, type PipelineSpecInput } from '../../pipeline/spec.ts';
 import { RaglineClient } from '../../sdk/client.ts';
 import { createLedger, createSinks } from '../../workers/build-deps.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
@@ -127,6 +127,17 @@ export class Harness {
   async ingestAll(prefix = '') {
     const handle = await this.client.startIngest(`s3://${this.bucket}/${prefix}`);
     return handle.result();
+  }
+
+  /**
+   * Removes this pipeline's alias, then its indexes of `versions`, from `sinks` (default: the Chroma sink, this
+   * version). The alias goes first: a sink refuses to drop an index an alias points at.
+   */
+  async dropIndexes(sinks: Iterable<Sink> = [this.sink], versions: number[] = [this.spec.version]): Promise<void> {
+    for (const sink of sinks) {
+      await sink.deleteAlias(indexAlias(this.spec)).catch(() => undefined);
+      for (const version of versions) await sink.dropIndex(indexName({ ...this.spec, version })).catch(() => undefined);
+    }
   }
 
   async sinkIds(key: string): Promise<string[]> {

@@ -30,8 +30,7 @@ describe('two triggers in one consumer group, one joining and one leaving mid-st
   });
   after(async () => {
     for (const t of triggers) await t.stop().catch(() => undefined);
-    await h.sink.dropIndex(h.index).catch(() => undefined);
-    await h.sink.deleteAlias(h.spec.name).catch(() => undefined);
+    await h.dropIndexes();
     await connection?.close();
     await h.stop();
   });

@@ -48,9 +48,7 @@ describe('two versions of one pipeline running at once', () => {
   after(async () => {
     await v2Client?.close();
     await v2Workers?.shutdown();
-    await h.sink.dropIndex(indexName(v2)).catch(() => undefined);
-    await h.sink.deleteAlias(h.spec.name).catch(() => undefined);
-    await h.sink.dropIndex(h.index).catch(() => undefined);
+    await h.dropIndexes([h.sink], [1, 2]);
     await h.stop();
   });
 

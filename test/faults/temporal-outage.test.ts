@@ -35,8 +35,7 @@ describe('Temporal unavailable for 60 seconds under a running trigger', () => {
   });
   after(async () => {
     await trigger?.stop();
-    await h.sink.dropIndex(h.index).catch(() => undefined);
-    await h.sink.deleteAlias(h.spec.name).catch(() => undefined);
+    await h.dropIndexes();
     await connection?.close();
     await h.stop();
   });

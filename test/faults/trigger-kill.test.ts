@@ -70,8 +70,7 @@ describe('the trigger killed mid-stream and Kafka restarted mid-stream', () => {
   });
   after(async () => {
     if (trigger) await stopProcess(trigger, 'SIGKILL');
-    await h.sink.dropIndex(h.index).catch(() => undefined);
-    await h.sink.deleteAlias(h.spec.name).catch(() => undefined);
+    await h.dropIndexes();
     await connection?.close();
     await h.stop();
   });
