@@ -9,6 +9,7 @@ import { documentKey } from '../pipeline/ids.ts';
 import { pipelineStamp, type PipelineRef } from '../workflows/types.ts';
 import { writeChunks } from './chunk.ts';
 import { sourceFor, type PipelineDeps } from './deps.ts';
+import { eventIso, laterOf } from './ledger.ts';
 import type { WorkRef } from './work.ts';
 
 export type FetchResult =
@@ -22,7 +23,10 @@ export interface FetchInput {
   sourceUri: string;
   /** The object version the listing or the event saw; without one the object is HEADed first. */
   sourceVersion?: string;
-  /** When the event being applied happened (ms); older than the ledger's last applied event means stale. */
+  /**
+   * When the event being applied happened (ms). Older than the ledger's last applied event, with the object unchanged
+   * since (a HEAD says), means stale: nothing is read or written.
+   */
   eventTime?: number;
 }
 
@@ -130,10 +134,6 @@ export async function fetchAndParse(deps: PipelineDeps, input: FetchInput): Prom
   };
 }
 
-function eventIso(eventTime: number | undefined): string | undefined {
-  return eventTime === undefined || !Number.isFinite(eventTime) ? undefined : new Date(eventTime).toISOString();
-}
-
 /** Records a new object version or a newer event time on an unchanged document (no write when neither changed). */
 async function noteEvent(
   deps: PipelineDeps,
@@ -141,13 +141,12 @@ async function noteEvent(
   objectVersion: string,
   eventTime: number | undefined,
 ): Promise<void> {
-  const at = eventIso(eventTime);
-  const newer = at !== undefined && (prev.eventAt === null || at > prev.eventAt);
-  if (!newer && prev.sourceVersion === objectVersion) return;
+  const eventAt = laterOf(prev.eventAt, eventIso(eventTime));
+  if (eventAt === prev.eventAt && prev.sourceVersion === objectVersion) return;
   await deps.ledger.put({
     ...prev,
     sourceVersion: objectVersion,
-    eventAt: newer ? at : prev.eventAt,
+    eventAt,
     updatedAt: new Date().toISOString(),
   });
 }

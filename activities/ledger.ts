@@ -24,7 +24,13 @@ function base(prev: DocumentRecord | undefined, pipeline: PipelineRef, sourceUri
   );
 }
 
-function laterOf(a: string | null, b: string | null): string | null {
+/** An event time (ms since the epoch) as the ledger stores it. */
+export function eventIso(eventTime: number | undefined): string | null {
+  return eventTime === undefined || !Number.isFinite(eventTime) ? null : new Date(eventTime).toISOString();
+}
+
+/** The later of two ISO times (either may be missing). */
+export function laterOf(a: string | null, b: string | null): string | null {
   return a === null ? b : b === null ? a : a > b ? a : b;
 }
 
@@ -105,7 +111,7 @@ export async function recordDeleted(
   input: { pipeline: PipelineRef; sourceUri: string; eventTime?: number },
 ): Promise<void> {
   const { pipeline, sourceUri } = input;
-  const eventAt = input.eventTime === undefined ? null : new Date(input.eventTime).toISOString();
+  const eventAt = eventIso(input.eventTime);
   // deleteFromSink also cleared the document from the version readers see while this one is built (blue/green): its
   // ledger rows follow, so every version's ledger keeps matching its index.
   const versions = new Set([pipeline.version]);

@@ -92,7 +92,7 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
       eventTime: event.eventTime,
     });
     if (fetched.kind === 'gone') return applyDelete({ kind: 'delete', eventTime: event.eventTime }, false);
-    // An event older than the one the ledger last applied changes nothing: the newer one already read the source.
+    // Older than the event the ledger last applied, and the object unchanged since: the newer one already read it.
     if (fetched.kind === 'stale') return { status: 'unchanged', chunks: 0, upserted: {}, cached: 0 };
     if (fetched.kind === 'unchanged') return { status: 'unchanged', chunks: fetched.chunks, upserted: {}, cached: 0 };
     let work = fetched.work;

@@ -34,7 +34,7 @@ export interface DocEvent {
   sourceVersion?: string;
   /**
    * When the change happened (ms since the epoch: the S3 event time, the producer's timestamp). An event older than
-   * the one the ledger last applied to this document is ignored.
+   * the one the ledger last applied to this document is ignored when a HEAD shows the object unchanged since.
    */
   eventTime?: number;
   /** A delete that removes the document even though the source still has it (`ingest delete`). */

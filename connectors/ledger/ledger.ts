@@ -41,7 +41,7 @@ export interface DocumentRecord {
    * same version at the same pipeline stamp is skipped without reading the object.
    */
   sourceVersion: string | null;
-  /** When the newest event applied to this document happened (ISO); an older event is ignored. */
+  /** When the newest event applied to this document happened (ISO); an older one is ignored if the object is unchanged. */
   eventAt: string | null;
   updatedAt: string;
 }
