@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -7,42 +7,19 @@ import { Client, Connection } from '@temporalio/client';
 import { validatePipelineSpec } from '../../pipeline/spec.ts';
 import { cliEnv, Harness } from '../e2e/support.ts';
 import { createTopic, produceWithConsoleProducer } from '../support/kafka-tools.ts';
+import { startCliProcess, stopProcess } from '../support/cli-process.ts';
 import { restartService } from '../support/faults.ts';
 import { eventually, stack, uniqueName } from '../support/stack.ts';
 
 // The trigger is SIGKILLed while it works through a stream, restarted, then Kafka itself restarts mid-stream: every
 // document still ends exactly as its source is, with no chunk lost and none twice (the sink count equals the ledger's).
 
-const root = join(import.meta.dirname, '..', '..');
 const DOCS = 120;
 const brokers = [`127.0.0.1:${stack.ports.kafka}`];
 
 /** `ingest trigger --with-workers` as its own process group, like an operator runs it. */
-function startTriggerProcess(specFile: string, log: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(root, 'cli', 'ingest.ts'), '--pipeline', specFile, 'trigger', '--with-workers'], {
-    cwd: root,
-    env: cliEnv(),
-    stdio: ['ignore', 'ignore', 'pipe'],
-    detached: true,
-  });
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      log.push(d.toString());
-      if (err.includes('trigger is consuming')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`trigger exited with ${code}: ${err}`)));
-  });
-}
-
-function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    process.kill(-child.pid!, signal);
-  });
-}
+const startTriggerProcess = (specFile: string, log: string[]) =>
+  startCliProcess(['--pipeline', specFile, 'trigger', '--with-workers'], 'trigger is consuming', cliEnv(), (t) => log.push(t));
 
 describe('the trigger killed mid-stream and Kafka restarted mid-stream', () => {
   const topic = uniqueName('fault-events');

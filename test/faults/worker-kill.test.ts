@@ -1,37 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliEnv, Harness } from '../e2e/support.ts';
+import { startCliProcess, stopProcess } from '../support/cli-process.ts';
 
 const DOCS = 200;
-const root = join(import.meta.dirname, '..', '..');
-
 /** `ingest worker` as its own process, like an operator runs it. */
-function startWorkerProcess(specFile: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(root, 'cli', 'ingest.ts'), '--pipeline', specFile, 'worker'], {
-    cwd: root,
-    env: cliEnv(),
-    stdio: ['ignore', 'ignore', 'pipe'],
-    detached: true,
-  });
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('is polling')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${err}`)));
-  });
-}
-
-function sigkill(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    process.kill(-child.pid!, 'SIGKILL');
-  });
-}
+const startWorkerProcess = (specFile: string) => startCliProcess(['--pipeline', specFile, 'worker'], 'is polling', cliEnv());
 
 describe('a worker SIGKILLed in the middle of a run', () => {
   const h = new Harness({ concurrency: { documents: 8, pageSize: 50 } });
@@ -48,7 +25,7 @@ describe('a worker SIGKILLed in the middle of a run', () => {
     }
   });
   after(async () => {
-    if (worker && worker.exitCode === null && worker.signalCode === null) await sigkill(worker);
+    if (worker) await stopProcess(worker, 'SIGKILL');
     await h.stop();
   });
 
@@ -62,7 +39,7 @@ describe('a worker SIGKILLed in the middle of a run', () => {
       seen = (await handle.progress().catch(() => undefined))?.ingested ?? seen;
       await new Promise((r) => setTimeout(r, 100));
     }
-    await sigkill(worker);
+    await stopProcess(worker, 'SIGKILL');
     assert.ok(seen < DOCS, `the kill happened mid-run (after ${seen} of ${DOCS} documents)`);
 
     worker = await startWorkerProcess(specFile);
