@@ -5,6 +5,7 @@ import { createLocalLateChunkEmbedder } from '../connectors/embedders/late/local
 import type { LocalOnnxEmbedder } from '../connectors/embedders/local-onnx.ts';
 import { createPerplexityChunker } from '../connectors/chunkers/meta/perplexity.ts';
 import { createPromptScorer } from '../connectors/chunkers/meta/scorer.ts';
+import { ensureLocalLlm } from '../scripts/fetch-llm.ts';
 
 // The chunking strategies the harness compares. Each turns one document into chunk vectors in the query embedder's
 // space. To add one, add an entry to STRATEGIES that builds its Chunker and hands it to `independent` (chunks embedded
@@ -67,7 +68,8 @@ const recursive = (ctx: StrategyContext) =>
 
 /** Meta-Chunking (perplexity) with SmolLM2-135M on the CPU: boundaries from the language model, chunks embedded alone. */
 async function meta(ctx: StrategyContext): Promise<Strategy> {
-  const scorer = await createPromptScorer({ kind: 'local' });
+  // The harness installs what it evaluates (workers never do): the GGUF and node-llama-cpp, once, into the cache.
+  const scorer = await createPromptScorer({ kind: 'local', ...(await ensureLocalLlm()) });
   const chunker = createPerplexityChunker(
     { targetTokens: ctx.chunkSize, maxTokens: Math.max(ctx.chunkSize, 8) * 2 },
     scorer,

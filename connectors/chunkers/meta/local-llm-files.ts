@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { NotInstalledError } from '../../embedders/model-files.ts';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -52,8 +53,32 @@ export const COMPLETE_STAMP = '.ragline-complete';
 export async function importNodeLlamaCpp(dir: string = defaultNodeLlamaCppDir()): Promise<unknown> {
   const entry = join(dir, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
   if (!existsSync(join(dir, COMPLETE_STAMP)) || !existsSync(entry)) {
-    throw new Error(`node-llama-cpp ${NODE_LLAMA_CPP.version} is not installed in ${dir}: run node scripts/fetch-llm.ts`);
+    throw new NotInstalledError(
+      `node-llama-cpp ${NODE_LLAMA_CPP.version} is not installed in ${dir}: run \`npm run fetch:llm\` where the worker runs (or at image build time)`,
+    );
   }
   process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD ??= 'true';
   return import(pathToFileURL(entry).href);
+}
+
+/**
+ * The local LM's weights and runtime, when `npm run fetch:llm` installed them (the GGUF at its pinned size with its
+ * verified marker, the runtime with its completion stamp). Never installs: workers do not run pip or npm.
+ */
+export function installedLocalLlm(env: NodeJS.ProcessEnv = process.env): { modelPath: string; npmDir: string } {
+  const modelPath = defaultLlmPath(env);
+  const npmDir = defaultNodeLlamaCppDir(env);
+  const missing: string[] = [];
+  const size = statSync(modelPath, { throwIfNoEntry: false })?.size;
+  const marker = existsSync(`${modelPath}.verified`) ? readFileSync(`${modelPath}.verified`, 'utf8').trim() : '';
+  if (size !== LOCAL_LLM.bytes || marker !== LOCAL_LLM.sha256) missing.push(`the model ${modelPath}`);
+  const stamp = existsSync(join(npmDir, COMPLETE_STAMP)) ? readFileSync(join(npmDir, COMPLETE_STAMP), 'utf8').trim() : '';
+  if (stamp !== NODE_LLAMA_CPP.version) missing.push(`node-llama-cpp ${NODE_LLAMA_CPP.version} in ${npmDir}`);
+  if (missing.length > 0) {
+    throw new NotInstalledError(
+      `Meta-Chunking's local language model is not installed (${missing.join('; ')}): run \`npm run fetch:llm\` ` +
+        'where the worker runs, or at image build time, or set lm.modelPath and lm.npmDir',
+    );
+  }
+  return { modelPath, npmDir };
 }

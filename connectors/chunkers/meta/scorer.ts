@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PromptScorer } from './logprobs.ts';
 import { LlamaLocalScorerConfig } from './llama-local.ts';
+import { installedLocalLlm } from './local-llm-files.ts';
 import { OpenAICompletionsScorerConfig } from './openai-completions.ts';
 
 /** Which language model scores prompts for Meta-Chunking: SmolLM2 on the CPU (offline default) or a vLLM-style server. */
@@ -10,7 +11,7 @@ export const PromptScorerConfig = z.discriminatedUnion('kind', [
 ]);
 export type PromptScorerConfig = z.input<typeof PromptScorerConfig>;
 
-/** Loads the scorer (the local model and its runtime are fetched on first use; see scripts/fetch-llm.ts). */
+/** Loads the scorer. The local model and its runtime must be installed already (`npm run fetch:llm`): nothing is fetched here. */
 export async function createPromptScorer(config: PromptScorerConfig): Promise<PromptScorer> {
   const c = PromptScorerConfig.parse(config);
   if (c.kind === 'openai-completions') {
@@ -19,8 +20,7 @@ export async function createPromptScorer(config: PromptScorerConfig): Promise<Pr
   }
   const { kind: _kind, ...rest } = c;
   if (rest.modelPath === undefined || rest.npmDir === undefined) {
-    const { ensureLocalLlm } = await import('../../../scripts/fetch-llm.ts');
-    const paths = await ensureLocalLlm();
+    const paths = installedLocalLlm();
     rest.modelPath ??= paths.modelPath;
     rest.npmDir ??= paths.npmDir;
   }
