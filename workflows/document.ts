@@ -29,6 +29,7 @@ const NON_RETRYABLE = [
   'InvalidInput',
   'SinkRejected',
   'PipelineMismatch',
+  'SourceForbidden',
 ];
 
 /** One retry profile per kind of step; each call site gets its own activity and so its own retry budget. */

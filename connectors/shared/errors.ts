@@ -15,6 +15,8 @@ export const FailureType = {
   SinkRejected: 'SinkRejected',
   /** Work of another pipeline version or spec reached this worker (a stale or misconfigured worker). */
   PipelineMismatch: 'PipelineMismatch',
+  /** The uri is outside the folders and buckets the pipeline's source settings allow (`source.local.roots`, `source.s3.buckets`). */
+  SourceForbidden: 'SourceForbidden',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
@@ -28,6 +30,7 @@ export const NON_RETRYABLE: readonly FailureType[] = [
   FailureType.InvalidInput,
   FailureType.SinkRejected,
   FailureType.PipelineMismatch,
+  FailureType.SourceForbidden,
 ];
 
 /** The base error of every connector: says what kind of failure it is and whether a retry may succeed. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -34,11 +35,71 @@ describe('local folder source', () => {
     await assert.rejects(source.stat(uri('plain/child.txt')), isType(FailureType.NotFound));
   });
 
-  it('any other file-system error is Unavailable and retryable, never a deletion', async () => {
+  it('a loop of symbolic links is a typed, non-retryable InvalidInput, never a deletion', async () => {
     await symlink(join(root, 'loop-b'), join(root, 'loop-a'));
     await symlink(join(root, 'loop-a'), join(root, 'loop-b'));
     for (const op of [() => source.stat(uri('loop-a')), () => source.open(uri('loop-a'))]) {
-      await assert.rejects(op(), (err: unknown) => isType(FailureType.Unavailable)(err) && (err as ConnectorError).retryable);
+      await assert.rejects(op(), (err: unknown) => isType(FailureType.InvalidInput)(err) && !(err as ConnectorError).retryable);
     }
+  });
+
+  it('a FIFO is refused as not a regular file instead of blocking the read', async () => {
+    const fifo = join(root, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    await assert.rejects(source.open(uri('pipe')), isType(FailureType.UnsupportedFormat));
+    const listed = (await source.list(pathToFileURL(root).href, { pageSize: 100 })).items.map((i) => i.uri);
+    assert.ok(!listed.includes(uri('pipe')), 'a listing skips what is not a regular file');
+  });
+});
+
+describe('local folder source confined to roots', () => {
+  const allowed = join(root, 'allowed');
+  const outside = join(root, 'outside');
+  const confined = createLocalDirSource({ roots: [allowed] });
+  const forbidden = isType(FailureType.SourceForbidden);
+
+  it('reads inside its roots and refuses /etc/passwd, .. climbs and links that lead out', async () => {
+    await mkdir(join(allowed, 'sub'), { recursive: true });
+    await mkdir(outside, { recursive: true });
+    await writeFile(join(allowed, 'sub', 'in.txt'), 'inside');
+    await writeFile(join(outside, 'secret.txt'), 'secret');
+    await symlink(join(outside, 'secret.txt'), join(allowed, 'link-out.txt'));
+    await symlink(outside, join(allowed, 'dir-out'));
+
+    assert.equal((await confined.stat(pathToFileURL(join(allowed, 'sub', 'in.txt')).href)).size, 6);
+    const listed = await confined.list(pathToFileURL(allowed).href, { pageSize: 100 });
+    assert.deepEqual(
+      listed.items.map((i) => i.uri),
+      [pathToFileURL(join(allowed, 'sub', 'in.txt')).href],
+      'links are not listed',
+    );
+    const refused = [
+      'file:///etc/passwd',
+      pathToFileURL(join(outside, 'secret.txt')).href,
+      // A uri with .. segments is normalised by the URL parser; a path-like string that climbs is caught as written.
+      `file://${allowed}/../outside/secret.txt`,
+      pathToFileURL(join(allowed, 'link-out.txt')).href,
+      pathToFileURL(join(allowed, 'dir-out', 'secret.txt')).href,
+      pathToFileURL(join(allowed, 'dir-out', 'gone.txt')).href,
+    ];
+    for (const u of refused) {
+      await assert.rejects(confined.open(u), forbidden, `open ${u}`);
+      await assert.rejects(confined.stat(u), forbidden, `stat ${u}`);
+    }
+    await assert.rejects(confined.list(pathToFileURL(outside).href, { pageSize: 10 }), forbidden);
+    await assert.rejects(confined.list('file:///', { pageSize: 10 }), forbidden);
+    const err = await confined.open('file:///etc/passwd').catch((e: unknown) => e as ConnectorError);
+    assert.ok(err instanceof ConnectorError && !err.retryable);
+    assert.match(err.message, /source\.local\.roots/);
+  });
+
+  it('a file that is gone inside a root is still NotFound (so its deletion is applied)', async () => {
+    await assert.rejects(confined.stat(pathToFileURL(join(allowed, 'sub', 'never.txt')).href), isType(FailureType.NotFound));
+    await assert.rejects(confined.stat(pathToFileURL(join(allowed, 'no-dir', 'never.txt')).href), isType(FailureType.NotFound));
+  });
+
+  it('no roots at all refuses every file', async () => {
+    const none = createLocalDirSource({ roots: [] });
+    await assert.rejects(none.stat(pathToFileURL(join(allowed, 'sub', 'in.txt')).href), forbidden);
   });
 });

@@ -1,21 +1,31 @@
 import { createReadStream } from 'node:fs';
-import { opendir, stat } from 'node:fs/promises';
+import { opendir, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { basename, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ObjectStat, OpenedObject, Source, SourcePage } from './source.ts';
 
+export interface LocalDirSourceOptions {
+  /**
+   * Absolute folders this source may read. A uri outside every root, or a path inside one whose real path (symlinks
+   * resolved) leads out of it, is refused with SourceForbidden before anything is read. Undefined: no confinement
+   * (tools that read what their user names); pipelines always pass their `source.local.roots`.
+   */
+  roots?: string[];
+}
+
 /**
  * Files under a local directory (`file:///abs/dir`), listed in sorted path order so the cursor (the last path
- * returned) resumes a listing exactly. Hidden files and folders are skipped.
+ * returned) resumes a listing exactly. Hidden files and folders are skipped, and so are symlinks in a listing.
  */
-export function createLocalDirSource(): Source {
+export function createLocalDirSource(opts: LocalDirSourceOptions = {}): Source {
+  const confine = opts.roots ? confinement(opts.roots) : async (path: string) => path;
   return {
     handles: (uri) => uri.startsWith('file://'),
 
     async list(prefixUri, { cursor, pageSize }): Promise<SourcePage> {
-      const root = fileURLToPath(prefixUri);
+      const root = await confine(pathOf(prefixUri));
       const info = await statOrMissing(root);
       if (!info) throw new ConnectorError(FailureType.NotFound, `${root} does not exist`);
       const items: SourcePage['items'] = [];
@@ -34,14 +44,16 @@ export function createLocalDirSource(): Source {
     },
 
     async open(uri): Promise<OpenedObject> {
-      const path = fileURLToPath(uri);
+      const path = await confine(pathOf(uri));
       const st = await statOrMissing(path);
-      if (!st?.isFile()) throw new ConnectorError(FailureType.NotFound, `${path} does not exist`);
+      if (!st || st.isDirectory()) throw new ConnectorError(FailureType.NotFound, `${path} does not exist`);
+      // Opening a FIFO would wait for a writer forever; sockets and devices are not documents either.
+      if (!st.isFile()) throw new ConnectorError(FailureType.UnsupportedFormat, `${path} is not a regular file`);
       return { body: createReadStream(path), size: st.size, filename: basename(path), version: fileVersion(st) };
     },
 
     async stat(uri): Promise<ObjectStat> {
-      const path = fileURLToPath(uri);
+      const path = await confine(pathOf(uri));
       const st = await statOrMissing(path);
       if (!st?.isFile()) throw new ConnectorError(FailureType.NotFound, `${path} does not exist`);
       return { size: st.size, version: fileVersion(st) };
@@ -49,6 +61,55 @@ export function createLocalDirSource(): Source {
 
     async close() {},
   };
+}
+
+function pathOf(uri: string): string {
+  try {
+    return fileURLToPath(uri);
+  } catch (err) {
+    throw new ConnectorError(FailureType.InvalidInput, `not a local file uri: ${uri}: ${(err as Error).message}`);
+  }
+}
+
+function inside(path: string, root: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/**
+ * Checks a path against the roots twice: as written (so `..` cannot climb out), then with symlinks resolved against
+ * the roots' own real paths (so a link inside a root cannot point out of it). A path that does not exist yet is
+ * checked through its nearest existing parent. Returns the path as written (the document keeps its uri).
+ */
+function confinement(roots: string[]): (path: string) => Promise<string> {
+  const lexical = roots.map((r) => resolve(r));
+  let real: Promise<string[]> | undefined;
+  const realRoots = () => (real ??= Promise.all(lexical.map((r) => realpath(r).catch(() => r))));
+  const refuse = (path: string, why: string) =>
+    new ConnectorError(
+      FailureType.SourceForbidden,
+      `${path} ${why} the pipeline's allowed folders (source.local.roots: ${lexical.join(', ') || 'none'})`,
+    );
+  return async (path) => {
+    const abs = resolve(path);
+    if (!lexical.some((r) => inside(abs, r))) throw refuse(abs, 'is outside');
+    const resolved = await realOrParent(abs);
+    if (!(await realRoots()).some((r) => inside(resolved, r))) throw refuse(abs, 'leads through a link out of');
+    return abs;
+  };
+}
+
+/** The real path of `path`, or of its nearest existing parent joined with the rest (for a file already gone). */
+async function realOrParent(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const parent = dirname(path);
+    if ((code === 'ENOENT' || code === 'ENOTDIR') && parent !== path) return join(await realOrParent(parent), basename(path));
+    if (code === 'ELOOP') throw new ConnectorError(FailureType.InvalidInput, `${path} is a loop of symbolic links`);
+    throw new ConnectorError(FailureType.Unavailable, `cannot read ${path}: ${code ?? (err as Error).message}`, { cause: err });
+  }
 }
 
 /**
@@ -61,6 +122,7 @@ async function statOrMissing(path: string): Promise<Stats | undefined> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (code === 'ELOOP') throw new ConnectorError(FailureType.InvalidInput, `${path} is a loop of symbolic links`);
     throw new ConnectorError(FailureType.Unavailable, `cannot read ${path}: ${code ?? (err as Error).message}`, { cause: err });
   }
 }

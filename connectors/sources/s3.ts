@@ -10,8 +10,14 @@ export const S3SourceConfig = z.object({
   accessKeyId: z.string().optional(),
   secretAccessKey: z.string().optional(),
   forcePathStyle: z.boolean().default(true),
+  /**
+   * The buckets, or `bucket/prefix`es, this source may read; anything else is refused with SourceForbidden before a
+   * request is sent. `*` allows every bucket the credentials reach. Undefined: no confinement (tools only; pipelines
+   * always pass their `source.s3.buckets`).
+   */
+  buckets: z.array(z.string().min(1)).optional(),
 });
-export type S3SourceConfig = z.infer<typeof S3SourceConfig>;
+export type S3SourceConfig = z.input<typeof S3SourceConfig>;
 
 export function parseS3Uri(uri: string): { bucket: string; key: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
@@ -20,7 +26,9 @@ export function parseS3Uri(uri: string): { bucket: string; key: string } {
 }
 
 /** Objects under an `s3://bucket/prefix`, paged with ListObjectsV2 continuation tokens. */
-export function createS3Source(config: S3SourceConfig): Source {
+export function createS3Source(input: S3SourceConfig): Source {
+  const config = S3SourceConfig.parse(input);
+  const allow = config.buckets ? s3Confinement(config.buckets) : () => {};
   const client = new S3Client({
     endpoint: config.endpoint,
     region: config.region,
@@ -36,6 +44,7 @@ export function createS3Source(config: S3SourceConfig): Source {
 
     async list(prefixUri, { cursor, pageSize }): Promise<SourcePage> {
       const { bucket, key: prefix } = parseS3Uri(prefixUri);
+      allow(bucket, prefix);
       const res = await client
         .send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: cursor, MaxKeys: pageSize }))
         .catch((err: unknown) => mapS3Error(err, prefixUri));
@@ -47,6 +56,7 @@ export function createS3Source(config: S3SourceConfig): Source {
 
     async open(uri): Promise<OpenedObject> {
       const { bucket, key } = parseS3Uri(uri);
+      allow(bucket, key);
       const res = await client
         .send(new GetObjectCommand({ Bucket: bucket, Key: key }))
         .catch((err: unknown) => mapS3Error(err, uri));
@@ -61,6 +71,7 @@ export function createS3Source(config: S3SourceConfig): Source {
 
     async stat(uri): Promise<ObjectStat> {
       const { bucket, key } = parseS3Uri(uri);
+      allow(bucket, key);
       const res = await client
         .send(new HeadObjectCommand({ Bucket: bucket, Key: key }))
         .catch((err: unknown) => mapS3Error(err, uri));
@@ -70,6 +81,24 @@ export function createS3Source(config: S3SourceConfig): Source {
     async close() {
       client.destroy();
     },
+  };
+}
+
+/**
+ * Refuses keys (or listing prefixes) outside the allowed `bucket` or `bucket/prefix` entries. S3 keys are plain strings
+ * (`..` means nothing to S3), so an exact prefix comparison is the whole check.
+ */
+function s3Confinement(entries: string[]): (bucket: string, key: string) => void {
+  const rules = entries.map((e) => {
+    const at = e.indexOf('/');
+    return at < 0 ? { bucket: e, prefix: '' } : { bucket: e.slice(0, at), prefix: e.slice(at + 1) };
+  });
+  return (bucket, key) => {
+    if (rules.some((r) => r.bucket === '*' || (r.bucket === bucket && key.startsWith(r.prefix)))) return;
+    throw new ConnectorError(
+      FailureType.SourceForbidden,
+      `s3://${bucket}/${key} is outside the pipeline's allowed buckets (source.s3.buckets: ${entries.join(', ') || 'none'})`,
+    );
   };
 }
 
