@@ -10,10 +10,9 @@ import type { Embedder } from '../connectors/embedders/embedder.ts';
 import type { LateChunkEmbedder } from '../connectors/embedders/late/late-chunking.ts';
 import type { TokenCounter } from '../connectors/chunkers/chunker.ts';
 import { createPostgresEmbeddingCache } from '../connectors/ledger/embedding-cache-postgres.ts';
-import { createSqliteEmbeddingCache } from '../connectors/ledger/embedding-cache-sqlite.ts';
 import type { EmbeddingCache, Ledger } from '../connectors/ledger/ledger.ts';
 import { createPostgresLedger } from '../connectors/ledger/postgres.ts';
-import { createSqliteLedger } from '../connectors/ledger/sqlite.ts';
+import { createThreadedSqliteEmbeddingCache, createThreadedSqliteLedger } from '../connectors/ledger/sqlite-thread.ts';
 import type { ChromaSinkConfig } from '../connectors/sinks/chroma.config.ts';
 import type { MilvusSinkConfig } from '../connectors/sinks/milvus.config.ts';
 import type { PineconeSinkConfig } from '../connectors/sinks/pinecone.config.ts';
@@ -106,21 +105,21 @@ async function createSink(spec: SinkSpec, env: NodeJS.ProcessEnv): Promise<Sink>
 
 /**
  * The ledger a spec names, as a view of the spec's pipeline version; `at` resolves a relative SQLite path against the
- * spec's folder.
+ * spec's folder. SQLite runs on its own thread: its synchronous queries and lock waits never stall heartbeats.
  */
 export function createLedger(
   spec: Pick<PipelineSpec, 'ledger' | 'name' | 'version'>,
   at: (p: string) => string = (p) => p,
 ): Ledger {
   const scope = { pipeline: spec.name, version: spec.version };
-  if (spec.ledger.kind === 'sqlite') return createSqliteLedger({ path: at(spec.ledger.path) }, scope);
+  if (spec.ledger.kind === 'sqlite') return createThreadedSqliteLedger({ path: at(spec.ledger.path) }, scope);
   const { kind: _kind, ...config } = spec.ledger;
   return createPostgresLedger(config, scope);
 }
 
 /** The embedding cache beside the ledger: a second SQLite file next to it, or a table in the same PostgreSQL schema. */
 export function createEmbeddingCache(spec: LedgerSpec, at: (p: string) => string = (p) => p): EmbeddingCache {
-  if (spec.kind === 'sqlite') return createSqliteEmbeddingCache({ path: at(`${spec.path}.embeddings`) });
+  if (spec.kind === 'sqlite') return createThreadedSqliteEmbeddingCache({ path: at(`${spec.path}.embeddings`) });
   const { kind: _kind, ...config } = spec;
   // Lookups are one batch per embed call: a few connections per worker are plenty.
   return createPostgresEmbeddingCache({ ...config, poolSize: Math.min(config.poolSize, 4) });

@@ -51,8 +51,9 @@ export async function hostedEmbedderFor(
       // Each transaction is a few short statements: two connections per process are plenty.
       deps.budget = createPostgresRateBudget({ ...connection, poolSize: Math.min(connection.poolSize, 2), name, ...limits });
     } else {
-      const { createSqliteRateBudget } = await import('../connectors/embedders/rate-budget-sqlite.ts');
-      deps.budget = createSqliteRateBudget({ path: at(path), name, ...limits });
+      // On its own thread: a budget wait or a lock held by another process never blocks this one's event loop.
+      const { createThreadedSqliteRateBudget } = await import('../connectors/ledger/sqlite-thread.ts');
+      deps.budget = createThreadedSqliteRateBudget({ path: at(path), name, ...limits });
     }
   }
   const withKey = { ...config, ...(apiKey ? { apiKey } : {}) };
