@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { EmbedInputsError } from '../connectors/embedders/hosted.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
+import { killPoint } from '../connectors/shared/kill-points.ts';
 import { embedLate } from './embed-late.ts';
 import type { PipelineRef } from '../workflows/types.ts';
 import type { PipelineDeps } from './deps.ts';
@@ -22,6 +23,7 @@ export async function embedChunks(
   const vectorsKey = `${work.prefix}/vectors.f32`;
   if (deps.late && work.textKey) {
     const r = await embedLate(deps, deps.late, work, vectorsKey);
+    killPoint('embed.after-vectors-written');
     return { work: { ...work, vectorsKey, dims: deps.late.dims, metric: deps.late.metric }, ...r };
   }
   const batchSize = deps.spec.embedder.batchSize;
@@ -68,5 +70,6 @@ export async function embedChunks(
     }
   }
   await deps.blobs.put(vectorsKey, vectors());
+  killPoint('embed.after-vectors-written');
   return { work: { ...work, vectorsKey, dims: embedder.dims, metric: embedder.metric }, embedded, cached };
 }

@@ -5,6 +5,7 @@ import { Context } from '@temporalio/activity';
 import type { DocumentRecord } from '../connectors/ledger/ledger.ts';
 import { parseDocument } from '../connectors/parsers/parse.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
+import { killPoint } from '../connectors/shared/kill-points.ts';
 import { documentKey } from '../pipeline/ids.ts';
 import { pipelineStamp, type PipelineRef } from '../workflows/types.ts';
 import { writeChunks } from './chunk.ts';
@@ -116,6 +117,7 @@ export async function fetchAndParse(deps: PipelineDeps, input: FetchInput): Prom
     return { kind: 'unchanged', chunks: prev.chunkIds.length };
   }
   const eventAt = eventIso(input.eventTime);
+  killPoint('fetch.after-chunks-written');
   return {
     kind: 'parsed',
     work: {

@@ -1,5 +1,6 @@
 import { IndexState, type IndexVersionRecord } from '../connectors/ledger/ledger.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
+import { killPoint } from '../connectors/shared/kill-points.ts';
 import type { Sink } from '../connectors/sinks/sink.ts';
 import { indexAlias, indexName } from '../pipeline/spec.ts';
 import { pipelineStamp, type PipelineRef } from '../workflows/types.ts';
@@ -73,10 +74,21 @@ async function adoptIndex(deps: PipelineDeps, sink: Sink, sinkName: string, pipe
   const current = await sink.getAlias(alias);
   if (current === undefined) {
     await sink.setAlias(alias, index);
+    killPoint('upsert.after-alias-set');
     await record(deps, alias, sinkName, index, { state: IndexState.current, promotedAt: now() });
-  } else if (current !== index) {
+  } else {
     const known = (await deps.ledger.listIndexVersions(alias)).some((v) => v.sink === sinkName && v.index === index);
-    if (!known) await record(deps, alias, sinkName, index, { state: IndexState.building });
+    // The alias already on this index with no record of it: an earlier attempt died between setAlias and the record
+    // (promotion and rollback write their own records), so the record it missed is written now.
+    if (!known) {
+      await record(
+        deps,
+        alias,
+        sinkName,
+        index,
+        current === index ? { state: IndexState.current, promotedAt: now() } : { state: IndexState.building },
+      );
+    }
   }
 }
 

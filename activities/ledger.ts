@@ -1,6 +1,7 @@
 import type { DocumentRecord } from '../connectors/ledger/ledger.ts';
 import { pipelineStamp, type PipelineRef } from '../workflows/types.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
+import { killPoint } from '../connectors/shared/kill-points.ts';
 import { indexAlias } from '../pipeline/spec.ts';
 import { sinkFor, type PipelineDeps } from './deps.ts';
 import { versionOfIndex } from './index-versions.ts';
@@ -88,8 +89,10 @@ export async function commitDocument(
     eventAt: laterOf(prev?.eventAt ?? null, work.eventAt ?? null),
     updatedAt: now,
   });
+  killPoint('commit.after-ledger-write');
   // The artifacts are no longer needed once the ledger has the outcome (one activity less per document).
   await deps.blobs.deletePrefix(`${work.prefix}/`);
+  killPoint('commit.after-cleanup');
 }
 
 /** Marks a document failed with its typed reason; what the sinks hold of its last good version stays. */
@@ -136,5 +139,6 @@ export async function recordDeleted(
       eventAt: laterOf(prev?.eventAt ?? null, eventAt),
       updatedAt: now,
     });
+    killPoint('record-deleted.after-ledger-write');
   }
 }

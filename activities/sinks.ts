@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { killPoint } from '../connectors/shared/kill-points.ts';
 import type { IndexSpec, Sink, SinkRecord } from '../connectors/sinks/sink.ts';
 import { indexAlias, indexName } from '../pipeline/spec.ts';
 import type { PipelineRef } from '../workflows/types.ts';
@@ -81,9 +82,11 @@ export async function upsertToSink(
     await vectors.return(undefined);
   }
   await flush();
+  killPoint('upsert.after-write');
 
   const stale = (await sink.idsOfDocument(index, pipeline.tenant, sourceUri)).filter((id) => !fresh.has(id));
   if (stale.length > 0) await sink.deleteIds(index, stale);
+  killPoint('upsert.after-stale-delete');
   return { upserted, staleDeleted: stale.length };
 }
 
@@ -103,6 +106,7 @@ export async function deleteFromSink(
   for (const target of live === undefined || live === index ? [index] : [index, live]) {
     deleted += (await sink.idsOfDocument(target, pipeline.tenant, sourceUri).catch(() => [])).length;
     await sink.deleteDocument(target, pipeline.tenant, sourceUri);
+    killPoint('delete.after-sink-delete');
   }
   return { deleted };
 }

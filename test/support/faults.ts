@@ -40,15 +40,13 @@ export interface RestartReport {
 }
 
 /**
- * Stops a running service of the local stack and starts it again on the same data dir, through the stack's own
- * supervisor (same command line, pid file and log), and waits until it is healthy. Other services keep running:
- * clients of the restarted one see connection errors and must reconnect on their own, which is what fault tests
- * look at. Fails when the service is not running under this stack.
+ * Stops a running service of the local stack (any of them: a broker, the S3 server, Temporal, a sink, PostgreSQL) and
+ * starts it again on the same data dir, through the stack's own supervisor (same command line, pid file and log), and
+ * waits until it is healthy. Other services keep running: clients of the restarted one see connection errors and
+ * must reconnect on their own, which is what fault tests look at. Fails when the service is not running under this
+ * stack.
  */
-export async function restartService(
-  name: Extract<ServiceName, 'kafka' | 's3' | 'temporal'>,
-  opts: RestartOptions = {},
-): Promise<RestartReport> {
+export async function restartService(name: ServiceName, opts: RestartOptions = {}): Promise<RestartReport> {
   const s = new Stack(stack);
   if (s.supervisor.runningPid(name) === undefined)
     throw new Error(`${name} is not running under this stack (data dir ${stack.dataDir}); start it with npm run infra:up`);
