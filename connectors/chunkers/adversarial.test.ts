@@ -75,3 +75,26 @@ describe('markdown headings on pathological lines', () => {
     await turn();
   });
 });
+
+describe('text the token counter calls empty', () => {
+  // A real tokenizer can count a piece as 0 tokens: BERT's uncased normaliser strips combining marks, so a storm of
+  // them after one letter is one token for any length. Letters and digits are the only tokens here, likewise.
+  const letters = { name: 'letters', count: (t: string) => (t.match(/[\p{L}\p{N}]+/gu) ?? []).length };
+
+  it('chunks a storm of combining marks into a few chunks per maxChunkChars, not one per mark', GUARD, async () => {
+    for (const kind of ['recursive', 'fixed', 'sentence', 'markdown'] as const) {
+      const text = `Z${'\u0301\u0336\u0317'.repeat(20_000)} end`;
+      const chunks = await collect(
+        createChunker({ kind, chunkSize: 240, chunkOverlap: 24, maxChunkChars: 3840 }, letters),
+        pieces(text, () => 4096),
+      );
+      const chars = chunks.reduce((n, c) => n + c.text.length, 0);
+      assert.ok(chunks.every((c) => c.text === text.slice(c.start, c.end)));
+      // Each chunk cut by the character cap moves on by at least half of it.
+      assert.ok(chunks.length <= Math.ceil(text.length / (3840 / 2)) + 1, `${kind}: ${chunks.length} chunks`);
+      assert.ok(chars <= text.length * 2 + 3840, `${kind}: ${chars} characters of chunks for ${text.length} of text`);
+      assert.equal(chunks.at(-1)!.end, text.length, `${kind} reaches the end`);
+    }
+    await turn();
+  });
+});

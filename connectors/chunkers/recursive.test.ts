@@ -105,7 +105,8 @@ function reference(text: string, o: Opts, counter: TokenCounter): Chunk[] {
   const add = (p: { s: number; e: number; t: number }) => {
     if (win.length > 0 && !fits(p)) {
       emit();
-      while (win.length > 0 && (sum() > o.chunkOverlap || !fits(p))) win.shift();
+      const long = () => win[win.length - 1]!.e - win[0]!.s > Math.floor(maxChars / 2);
+      while (win.length > 0 && (sum() > o.chunkOverlap || !fits(p) || long())) win.shift();
     }
     win.push(p);
   };

@@ -7,8 +7,8 @@ import type { Chunk, Chunker, TokenCounter } from './chunker.ts';
 //  - A piece that fits (tokens <= chunkSize and length <= maxChunkChars) joins the level's merge window; one that does
 //    not flushes the window and is split again by the next separator, down to single code points ("" is always last).
 //  - The merge window is LangChain's merge_splits: add pieces while they fit, emit, then drop pieces from the front
-//    until at most chunkOverlap tokens are left and the next piece fits, so the next chunk starts at a piece boundary
-//    about chunkOverlap tokens back.
+//    until at most chunkOverlap tokens (and half of maxChars in characters) are left and the next piece fits, so the
+//    next chunk starts at a piece boundary about chunkOverlap tokens back.
 //  - A chunk's `tokens` is the sum of its pieces' counts: every piece is counted once, never the joined chunk. For a
 //    subadditive counter (whitespace, BPE and WordPiece in practice) that is an upper bound of the chunk's own count.
 //  - The char cap matters for streaming: a counter may call a 200 MB run of letters one token, and memory must stay
@@ -53,6 +53,8 @@ interface Settings {
   chunkSize: number;
   chunkOverlap: number;
   maxChars: number;
+  /** The most characters a chunk repeats from the one before: half of maxChars. */
+  overlapChars: number;
   separators: string[];
   counter: TokenCounter;
 }
@@ -222,13 +224,20 @@ class StreamSplitter {
   }
 
   private add(start: number, end: number, tokens: number): void {
-    const { chunkSize, chunkOverlap, maxChars } = this.s;
-    const { qStart } = this;
+    const { chunkSize, chunkOverlap, maxChars, overlapChars } = this.s;
+    const { qStart, qEnd } = this;
     if (this.qHead < qStart.length && (this.winTok + tokens > chunkSize || end - qStart[this.qHead]! > maxChars)) {
       this.emit();
+      // The overlap is bounded in characters too: pieces the counter calls 0 tokens (a storm of combining marks) would
+      // otherwise all stay as overlap, and each chunk would start one piece after the last: n² characters of chunks.
+      // With half of maxChars, a chunk cut by the character cap moves on by at least that half. Real text never has an
+      // overlap that long (chunkOverlap tokens of 8 characters and more each), so its chunks do not change.
       while (
         this.qHead < qStart.length &&
-        (this.winTok > chunkOverlap || this.winTok + tokens > chunkSize || end - qStart[this.qHead]! > maxChars)
+        (this.winTok > chunkOverlap ||
+          this.winTok + tokens > chunkSize ||
+          end - qStart[this.qHead]! > maxChars ||
+          qEnd[qEnd.length - 1]! - qStart[this.qHead]! > overlapChars)
       ) {
         this.winTok -= this.qTok[this.qHead]!;
         this.qHead++;
@@ -271,7 +280,15 @@ export function createRecursiveChunker(
   const separators = normaliseSeparators(c.separators);
   const maxChars = c.maxChunkChars ?? c.chunkSize * 16;
   const sepHash = createHash('sha256').update(JSON.stringify(separators)).digest('hex').slice(0, 12);
-  const settings: Settings = { chunkSize: c.chunkSize, chunkOverlap: c.chunkOverlap, maxChars, separators, counter };
+  const overlapChars = Math.floor(maxChars / 2);
+  const settings: Settings = {
+    chunkSize: c.chunkSize,
+    chunkOverlap: c.chunkOverlap,
+    maxChars,
+    overlapChars,
+    separators,
+    counter,
+  };
   return {
     spec: `recursive:v1:size=${c.chunkSize}:overlap=${c.chunkOverlap}:chars=${maxChars}:tok=${counter.name}:sep=${sepHash}`,
     async *chunk(text: AsyncIterable<string>): AsyncIterable<Chunk> {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildPdf, failure, parseAll } from '../../test/fixtures/parsers/documents.ts';
+import { flateBombPdf } from '../../test/fixtures/parsers/hostile.ts';
 import { FailureType } from '../shared/errors.ts';
-import { deflatedZeros, MiB, peakRssGrowth } from './bounded-test-support.ts';
+import { MiB, peakRssGrowth } from './bounded-test-support.ts';
 
 const TWO_PAGES = buildPdf(
   [
@@ -123,6 +124,21 @@ describe('pdf', () => {
     assert.equal((await parseAll(TWO_PAGES, 'report.pdf')).text, EXPECTED);
   });
 
+  it('holds a bomb to the thread buffer cap under the default limits (maxDecompressedBytes 256 MiB)', async () => {
+    const bomb = await flateBombPdf(600);
+    const growth = await peakRssGrowth(() =>
+      assert.rejects(
+        parseAll(bomb, 'bomb.pdf'),
+        failure(
+          FailureType.DocumentTooLarge,
+          /its streams decode to more than 67108864 bytes \(limit the PDF thread's decoded buffers = 67108864\)/,
+        ),
+      ),
+    );
+    // The thread's heap (128 MB), its buffers (64 MiB) and the overshoot of one poll; 256 MiB of buffers grew it by 300+.
+    assert.ok(growth < 200 * MiB, `the process grew by ${(growth / MiB).toFixed(0)} MiB`);
+  });
+
   it('parses a larger document (throughput)', async (t) => {
     const line = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.';
     const pages = Array.from({ length: 300 }, (_, p) => Array.from({ length: 40 }, (_, l) => `${p + 1}.${l + 1} ${line}`));
@@ -140,39 +156,3 @@ describe('pdf', () => {
     );
   });
 });
-
-/** One page whose content stream draws a line of text, then `mib` MiB of zeros (whitespace to PDF), deflated. */
-async function flateBombPdf(mib: number): Promise<Buffer> {
-  const text = Buffer.from('BT /F1 12 Tf 72 720 Td (Bomb) Tj ET\n', 'latin1');
-  const zeros = await deflatedZeros(mib, 'zlib');
-  const parts: Buffer[] = [];
-  const offsets: number[] = [];
-  let length = 0;
-  const push = (b: Buffer | string): void => {
-    const buf = typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
-    parts.push(buf);
-    length += buf.length;
-  };
-  const object = (n: number, body: Buffer | string, stream?: Buffer): void => {
-    offsets[n] = length;
-    push(`${n} 0 obj\n`);
-    push(body);
-    if (stream) push(Buffer.concat([Buffer.from('\nstream\n'), stream, Buffer.from('\nendstream')]));
-    push('\nendobj\n');
-  };
-  push('%PDF-1.4\n');
-  object(1, '<< /Type /Catalog /Pages 2 0 R >>');
-  object(2, '<< /Type /Pages /Kids [3 0 R] /Count 1 >>');
-  object(
-    3,
-    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents [5 0 R 6 0 R] >>',
-  );
-  object(4, '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>');
-  object(5, `<< /Length ${text.length} >>`, text);
-  object(6, `<< /Length ${zeros.length} /Filter /FlateDecode >>`, zeros);
-  const xref = length;
-  push(`xref\n0 7\n0000000000 65535 f \n`);
-  for (let n = 1; n <= 6; n++) push(`${String(offsets[n]).padStart(10, '0')} 00000 n \n`);
-  push(`trailer\n<< /Size 7 /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`);
-  return Buffer.concat(parts);
-}

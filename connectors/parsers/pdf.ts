@@ -14,6 +14,12 @@ import { PDFJS_MODULE, type PdfThreadInput, type PdfThreadMessage, type PdfThrea
  */
 export const PDF_THREAD_HEAP = { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 } as const;
 
+/**
+ * Decoded stream bytes a PDF thread may hold at once (beyond the file itself), when maxDecompressedBytes is larger.
+ * Text extraction decodes content streams and fonts, rarely more than a few MB each.
+ */
+export const PDF_THREAD_BUFFERS = 64 * 1024 * 1024;
+
 /** Pages the thread may extract ahead of the reader. */
 const PAGES_AHEAD = 8;
 /**
@@ -51,14 +57,15 @@ export async function* parsePdf(
     // pdf.js inflates each stream whole into an ArrayBuffer, outside the heap PDF_THREAD_HEAP bounds: without this a
     // flate bomb (a small stream of zeros inflating to gigabytes) grows the process without limit. Text extraction
     // decodes content streams and fonts, not images; the file itself is a buffer of the thread's too.
+    // The budget is for buffers alive at once, so it is also capped by PDF_THREAD_BUFFERS whatever maxDecompressedBytes
+    // says: the default 256 MiB let one bomb add over 300 MB to the worker's resident memory before the thread ended.
     const { maxDecompressedBytes } = limits;
-    slot.limitExternalMemory(data.byteLength + maxDecompressedBytes, () =>
-      tooLarge(
-        filename,
-        'maxDecompressedBytes',
-        maxDecompressedBytes,
-        `its streams decode to more than ${maxDecompressedBytes} bytes`,
-      ),
+    const [name, budget] =
+      maxDecompressedBytes <= PDF_THREAD_BUFFERS
+        ? ['maxDecompressedBytes', maxDecompressedBytes]
+        : ["the PDF thread's decoded buffers", PDF_THREAD_BUFFERS];
+    slot.limitExternalMemory(data.byteLength + budget, () =>
+      tooLarge(filename, name, budget, `its streams decode to more than ${budget} bytes`),
     );
     const input: PdfThreadInput = {
       data,
