@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadStackConfig, type StackConfig } from '../infra/config.ts';
 import { defaultPipelineSpec, loadPipelineSpec, validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.ts';
+import { resolveTemporalTarget, type TemporalTarget } from '../sdk/temporal-connection.ts';
 import type { S3Access } from '../workers/build-deps.ts';
 
 /** Everything a command needs, read from flags and the environment once, here at the edge. */
@@ -10,7 +11,8 @@ export interface CliContext {
   spec: PipelineSpec;
   /** Relative paths in the spec resolve against this folder. */
   baseDir: string;
-  temporal: { address: string; namespace: string };
+  /** The spec's `temporal` block with its secrets read; TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE override it. */
+  temporal: TemporalTarget;
   s3: S3Access;
 }
 
@@ -23,14 +25,16 @@ export function cliContext(opts: { pipeline?: string; tenant?: string }, env: No
     : defaultPipelineSpec({ dataDir: stack.dataDir, chromaPort: stack.ports.chroma, tenant: opts.tenant });
   // --tenant goes through the same validation as the spec's own field.
   const spec = opts.pipeline && opts.tenant ? validatePipelineSpec({ ...loaded, tenant: opts.tenant }, '--tenant') : loaded;
+  const baseDir = pipelineFile ? dirname(pipelineFile) : cwd;
   return {
     stack,
     spec,
-    baseDir: pipelineFile ? dirname(pipelineFile) : cwd,
-    temporal: {
-      address: env.TEMPORAL_ADDRESS ?? `127.0.0.1:${stack.ports.temporal}`,
-      namespace: env.TEMPORAL_NAMESPACE ?? stack.temporalNamespace,
-    },
+    baseDir,
+    temporal: resolveTemporalTarget(spec.temporal, {
+      env,
+      baseDir,
+      defaults: { address: `127.0.0.1:${stack.ports.temporal}`, namespace: stack.temporalNamespace },
+    }),
     s3: {
       endpoint: env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? `http://127.0.0.1:${stack.ports.s3}`,
       accessKeyId: env.AWS_ACCESS_KEY_ID ?? stack.s3.accessKey,

@@ -6,6 +6,7 @@ import { StackConfigError } from '../infra/config.ts';
 import { StackUpError } from '../infra/stack.ts';
 import { PipelineSpecError } from '../pipeline/spec.ts';
 import type { WorkerOptions } from '../workers/worker.ts';
+import type { CodecServerCommandOptions } from './commands/codec-server.ts';
 import { cliContext, normaliseSourceUri } from './context.ts';
 
 // Commands load their modules when they run: a long-running `ingest worker` should not carry the CLI's other
@@ -29,6 +30,9 @@ program
   .option('--no-worker', 'do not run workers in this process (rely on `ingest worker` processes)')
   .option('--promote', 'when done, make this pipeline version the one readers see (blue/green reindex)')
   .action(async (opts: { source: string; wait?: boolean; json?: boolean; worker: boolean; promote?: boolean }) => {
+    // With its workers in this process, the run is a worker process: the same heap and malloc settings as `ingest worker`.
+    if (opts.worker && (opts.wait || opts.json || opts.promote))
+      (await import('../workers/heap.ts')).execWithWorkerHeap(process.env);
     const { runCommand } = await import('./commands/run.ts');
     const summary = await runCommand(ctx(), opts);
     if (summary && summary.documents.failed > 0) process.exitCode = 2;
@@ -64,9 +68,8 @@ program
     const c = ctx();
     const workers = opts.worker
       ? await startWorkers({
+          ...c.temporal,
           spec: c.spec,
-          address: c.temporal.address,
-          namespace: c.temporal.namespace,
           roles: ['ingest', 'embed'],
           s3: c.s3,
           baseDir: c.baseDir,
@@ -119,9 +122,8 @@ program
     const c = ctx();
     const roles = opts.role === 'all' ? (['ingest', 'embed'] as const) : ([opts.role] as const);
     const w = await startWorkers({
+      ...c.temporal,
       spec: c.spec,
-      address: c.temporal.address,
-      namespace: c.temporal.namespace,
       roles: [...roles],
       s3: c.s3,
       baseDir: c.baseDir,
@@ -163,6 +165,31 @@ for (const [name, args, description] of [
     .argument('[args...]')
     .action(async (rest: string[]) => infraMain(['node', 'infra', ...args, ...rest]));
 }
+
+program
+  .command('codec-server')
+  .description("decode encrypted payloads for the Temporal UI and CLI with the spec's key ring (temporal.encryption)")
+  .option('--port <n>', 'port to listen on', (v) => Number(v), 8089)
+  .option('--host <ip>', 'address to listen on', '127.0.0.1')
+  .option('--token-env <name>', 'environment variable holding the bearer token(s) callers must send, one a line')
+  .option('--token-file <path>', 'file holding the bearer token(s) callers must send, one a line')
+  .option('--insecure-no-auth', 'accept requests without a token (a local UI without login only)')
+  .option(
+    '--cors-origin <origin>',
+    'browser origin allowed to call (the UI), repeatable; default: the local UI',
+    (v: string, acc: string[]) => [...acc, v],
+    [] as string[],
+  )
+  .action(async (opts: CodecServerCommandOptions) => {
+    const { codecServerCommand, CodecServerConfigError } = await import('./commands/codec-server.ts');
+    try {
+      await codecServerCommand(ctx(), opts);
+    } catch (err) {
+      if (!(err instanceof CodecServerConfigError)) throw err;
+      console.error(`ingest codec-server: ${err.message}`);
+      process.exitCode = 1;
+    }
+  });
 
 program
   .command('models')

@@ -29,3 +29,25 @@ test('rotating an API key written in the spec keeps the fingerprint; a spec with
   // The default spec's fingerprint as every earlier release computed it (pinned: ledgers store it).
   assert.equal(pipelineRef(base).fingerprint, PINNED_DEFAULT_FINGERPRINT);
 });
+
+test('sink and trigger credentials stay out of the fingerprint and out of what workflows receive', () => {
+  const base = defaultPipelineSpec({ dataDir: '/tmp/x', chromaPort: 8000 });
+  const withCredentials = (key: unknown, password: unknown) =>
+    validatePipelineSpec({
+      ...base,
+      sinks: [
+        { kind: 'weaviate', name: 'w', apiKey: key, secure: true, caFile: 'ca.pem' },
+        { kind: 'chroma', name: 'c', authToken: key },
+        { kind: 'milvus', name: 'm', username: 'u', password },
+        { kind: 'pinecone', name: 'p', indexHost: 'https://x', apiKey: key },
+      ],
+      triggers: [{ kind: 'kafka', topic: 't', sasl: { mechanism: 'scram-sha-512', username: 'u', password } }],
+    });
+  const a = pipelineRef(withCredentials('inline-key-old', { env: 'OLD' }));
+  const b = pipelineRef(withCredentials({ file: 'new.key' }, { file: 'new.password' }));
+  assert.equal(a.fingerprint, b.fingerprint);
+  assert.equal(a.fingerprint, pipelineRef(base).fingerprint);
+  // The workflow input names the sinks, nothing of their settings.
+  assert.ok(!JSON.stringify(a).includes('inline-key-old'));
+  assert.deepEqual(a.sinks, ['w', 'c', 'm', 'p']);
+});

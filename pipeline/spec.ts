@@ -11,10 +11,11 @@ import { TeiConfig } from '../connectors/embedders/tei.ts';
 import { TeiLateConfig } from '../connectors/embedders/late/tei.ts';
 import { checkPostgresConnection, PostgresConnectionFields } from '../connectors/ledger/postgres.config.ts';
 import { TriggerSpec } from '../connectors/events/trigger-config.ts';
-import { ChromaSinkConfig } from '../connectors/sinks/chroma.config.ts';
-import { MilvusSinkConfig } from '../connectors/sinks/milvus.config.ts';
-import { PineconeSinkConfig } from '../connectors/sinks/pinecone.config.ts';
-import { WeaviateSinkConfig } from '../connectors/sinks/weaviate.config.ts';
+import { TemporalConfig } from './temporal-config.ts';
+import { ChromaSinkSpecFields } from '../connectors/sinks/chroma.config.ts';
+import { MilvusSinkSpecFields } from '../connectors/sinks/milvus.config.ts';
+import { PineconeSinkSpecFields } from '../connectors/sinks/pinecone.config.ts';
+import { WeaviateSinkSpecFields } from '../connectors/sinks/weaviate.config.ts';
 
 // Sizes are in tokens of the embedding model's own tokenizer.
 const ChunkerSpec = ChunkerConfig;
@@ -60,13 +61,16 @@ const EmbedderSpec = z.discriminatedUnion('kind', [
 
 const sinkName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'lowercase letters, digits and dashes');
 
-/** A sink: its kind, a name unique in the pipeline, and the connector's own settings. */
+/**
+ * A sink: its kind, a name unique in the pipeline, and the connector's own settings, with credentials as references
+ * (`{ env: NAME }` or `{ file: path }`, connectors/shared/secret.ts) that workers read when they build the sink.
+ */
 const SinkSpec = z.discriminatedUnion('kind', [
-  ChromaSinkConfig.extend({ kind: z.literal('chroma'), name: sinkName }),
-  WeaviateSinkConfig.extend({ kind: z.literal('weaviate'), name: sinkName }),
-  MilvusSinkConfig.extend({ kind: z.literal('milvus'), name: sinkName }),
+  ChromaSinkSpecFields.extend({ kind: z.literal('chroma'), name: sinkName }),
+  WeaviateSinkSpecFields.extend({ kind: z.literal('weaviate'), name: sinkName }),
+  MilvusSinkSpecFields.extend({ kind: z.literal('milvus'), name: sinkName }),
   // The API key may stay out of the file: workers read PINECONE_API_KEY when it is absent.
-  PineconeSinkConfig.extend({ kind: z.literal('pinecone'), name: sinkName, apiKey: z.string().min(1).optional() }),
+  PineconeSinkSpecFields.extend({ kind: z.literal('pinecone'), name: sinkName }),
 ]);
 export type SinkSpec = z.infer<typeof SinkSpec>;
 
@@ -172,6 +176,8 @@ export const PipelineSpec = z
       .default({ retireAfterMinutes: 24 * 60 }),
     /** Event sources `ingest trigger` consumes for this version (Kafka document events, S3 notifications). */
     triggers: z.array(TriggerSpec).optional(),
+    /** How clients and workers reach Temporal: address, TLS/mTLS, API key, payload encryption. */
+    temporal: TemporalConfig.optional(),
   })
   .superRefine((spec, ctx) => {
     const names = spec.sinks.map((s) => s.name);

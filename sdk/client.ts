@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { pipelineRef } from '../pipeline/ref.ts';
 import { applyDocumentEvent, runSearchAttributes } from './documents.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
@@ -7,12 +7,11 @@ import { pipelineKey, tenantKey } from '../workflows/search-attributes.ts';
 import { progressQuery } from '../workflows/source.ts';
 import { promoteStateQuery, retireNowSignal, rollbackSignal, type PromoteState } from '../workflows/promote.ts';
 import { documentWorkflowId, sourceWorkflowId } from '../pipeline/ids.ts';
+import { connectClient, type TemporalTarget } from './temporal-connection.ts';
 import { promoteWorkflowId, type DocEvent, type DocOutcome, type SourceCounts, type SourceProgress } from '../workflows/types.ts';
 
-export interface RaglineClientOptions {
-  /** Temporal frontend, e.g. `127.0.0.1:7233`. */
-  address: string;
-  namespace: string;
+/** Where to connect (address, namespace, TLS, API key, payload codec: see `resolveTemporalTarget`) and the spec. */
+export interface RaglineClientOptions extends TemporalTarget {
   spec: PipelineSpec;
 }
 
@@ -36,17 +35,15 @@ export interface PromoteHandle {
 /** A typed client for applications: start an ingest, ingest or delete one document and wait, query progress. */
 export class RaglineClient {
   readonly temporal: Client;
-  private readonly connection: Connection;
   private readonly spec: PipelineSpec;
 
-  private constructor(connection: Connection, namespace: string, spec: PipelineSpec) {
-    this.connection = connection;
-    this.temporal = new Client({ connection, namespace });
+  private constructor(temporal: Client, spec: PipelineSpec) {
+    this.temporal = temporal;
     this.spec = spec;
   }
 
   static async connect(opts: RaglineClientOptions): Promise<RaglineClient> {
-    return new RaglineClient(await Connection.connect({ address: opts.address }), opts.namespace, opts.spec);
+    return new RaglineClient(await connectClient(opts), opts.spec);
   }
 
   /**
@@ -149,6 +146,6 @@ export class RaglineClient {
   }
 
   async close(): Promise<void> {
-    await this.connection.close();
+    await this.temporal.connection.close();
   }
 }

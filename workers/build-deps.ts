@@ -13,10 +13,11 @@ import { createPostgresEmbeddingCache } from '../connectors/ledger/embedding-cac
 import type { EmbeddingCache, Ledger } from '../connectors/ledger/ledger.ts';
 import { createPostgresLedger } from '../connectors/ledger/postgres.ts';
 import { createThreadedSqliteEmbeddingCache, createThreadedSqliteLedger } from '../connectors/ledger/sqlite-thread.ts';
-import type { ChromaSinkConfig } from '../connectors/sinks/chroma.config.ts';
-import type { MilvusSinkConfig } from '../connectors/sinks/milvus.config.ts';
-import type { PineconeSinkConfig } from '../connectors/sinks/pinecone.config.ts';
-import type { WeaviateSinkConfig } from '../connectors/sinks/weaviate.config.ts';
+import { chromaSinkConfigOf } from '../connectors/sinks/chroma.config.ts';
+import { milvusSinkConfigOf } from '../connectors/sinks/milvus.config.ts';
+import { pineconeSinkConfigOf } from '../connectors/sinks/pinecone.config.ts';
+import { weaviateSinkConfigOf } from '../connectors/sinks/weaviate.config.ts';
+import type { SecretSource } from '../connectors/shared/secret.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import type { Sink } from '../connectors/sinks/sink.ts';
 import { createLocalDirSource } from '../connectors/sources/local-dir.ts';
@@ -80,25 +81,38 @@ async function lateEmbedderFor(spec: PipelineSpec, at: (p: string) => string): P
   });
 }
 
-/** One client per sink the pipeline names. Each vendor SDK is loaded only when a pipeline uses it (they are heavy). */
-export async function createSinks(spec: PipelineSpec, env: NodeJS.ProcessEnv = process.env): Promise<Map<string, Sink>> {
-  return new Map<string, Sink>(await Promise.all(spec.sinks.map(async (s) => [s.name, await createSink(s, env)] as const)));
+/**
+ * One client per sink the pipeline names. Each vendor SDK is loaded only when a pipeline uses it (they are heavy).
+ * Credentials are read here, from `env` and from files (relative to `baseDir`, the spec's folder): a missing one fails
+ * with a SecretError naming the variable or file.
+ */
+export async function createSinks(
+  spec: PipelineSpec,
+  opts: { env?: NodeJS.ProcessEnv; baseDir?: string } = {},
+): Promise<Map<string, Sink>> {
+  const source: SecretSource = { env: opts.env ?? process.env, baseDir: opts.baseDir };
+  return new Map<string, Sink>(await Promise.all(spec.sinks.map(async (s) => [s.name, await createSink(s, source)] as const)));
 }
 
-async function createSink(spec: SinkSpec, env: NodeJS.ProcessEnv): Promise<Sink> {
-  const { kind: _kind, name, ...config } = spec;
+async function createSink(spec: SinkSpec, source: SecretSource): Promise<Sink> {
+  // The connector configs ignore `kind` and `name`.
+  const what = `sink ${spec.name}`;
   switch (spec.kind) {
-    case 'chroma':
-      return (await import('../connectors/sinks/chroma.ts')).createChromaSink(config as ChromaSinkConfig);
-    case 'weaviate':
-      return (await import('../connectors/sinks/weaviate.ts')).createWeaviateSink(config as WeaviateSinkConfig);
-    case 'milvus':
-      return (await import('../connectors/sinks/milvus.ts')).createMilvusSink(config as MilvusSinkConfig);
+    case 'chroma': {
+      const config = chromaSinkConfigOf(spec, what, source);
+      return (await import('../connectors/sinks/chroma.ts')).createChromaSink(config);
+    }
+    case 'weaviate': {
+      const config = weaviateSinkConfigOf(spec, what, source);
+      return (await import('../connectors/sinks/weaviate.ts')).createWeaviateSink(config);
+    }
+    case 'milvus': {
+      const config = milvusSinkConfigOf(spec, what, source);
+      return (await import('../connectors/sinks/milvus.ts')).createMilvusSink(config);
+    }
     case 'pinecone': {
-      const apiKey = spec.apiKey ?? env.PINECONE_API_KEY;
-      if (!apiKey)
-        throw new ConnectorError(FailureType.InvalidInput, `sink ${name}: set apiKey in the pipeline or PINECONE_API_KEY`);
-      return (await import('../connectors/sinks/pinecone.ts')).createPineconeSink({ ...(config as PineconeSinkConfig), apiKey });
+      const config = pineconeSinkConfigOf(spec, what, source);
+      return (await import('../connectors/sinks/pinecone.ts')).createPineconeSink(config);
     }
   }
 }
@@ -139,7 +153,7 @@ export async function buildPipelineDeps(
       ? createLocalDirBlobStore({ root: at(spec.blobStore.root) })
       : createS3BlobStore({ ...spec.blobStore, ...opts.s3, forcePathStyle: true });
   const ledger = createLedger(spec, at);
-  const sinks = await createSinks(spec);
+  const sinks = await createSinks(spec, { baseDir: opts.baseDir });
   // Semantic chunking embeds sentences while chunking, so an ingest worker then loads the model too.
   const chunkEmbedder =
     spec.chunker.kind === 'semantic' ? (embedder ?? (await embedderFor(spec, ['embed'], at)).embedder) : undefined;

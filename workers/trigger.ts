@@ -29,7 +29,13 @@ import {
   type DocumentEvent,
   type Rejection,
 } from '../connectors/events/schema.ts';
-import { deadLetterTopicOf, type TriggerSpec } from '../connectors/events/trigger-config.ts';
+import {
+  deadLetterTopicOf,
+  kafkaSecurityOf,
+  securityDeclaration,
+  type TriggerSpec,
+} from '../connectors/events/trigger-config.ts';
+import type { KafkaSecurity } from '../connectors/events/kafka.ts';
 import type { Ledger } from '../connectors/ledger/ledger.ts';
 import { pipelineRef } from '../pipeline/ref.ts';
 import { indexAlias, indexName, type PipelineSpec } from '../pipeline/spec.ts';
@@ -43,8 +49,10 @@ export interface TriggerOptions {
   client: Client;
   /** Brokers of triggers that name none. */
   brokers: string[];
-  /** The folder a spec's relative ledger path resolves against. Default: the current folder. */
+  /** The folder a spec's relative ledger path and certificate or secret files resolve against. Default: the current folder. */
   baseDirOf?: (spec: PipelineSpec) => string;
+  /** Where triggers' `{ env: NAME }` secrets are read. Default: process.env. */
+  env?: NodeJS.ProcessEnv;
   /** How long one signal-with-start may take before the partition backs off and retries. Default 10 s. */
   signalTimeoutMs?: number;
   /** How long a version's "retired" answer from the ledger is reused. Default 10 s. */
@@ -106,6 +114,9 @@ interface Group {
   key: string;
   groupId: string;
   brokers: string[];
+  /** The declared TLS/SASL (references only), and the same with its secrets read. */
+  declared: string;
+  security: KafkaSecurity;
   subscriptions: Map<string, boolean>;
   source?: EventSource;
 }
@@ -128,8 +139,20 @@ export async function startTrigger(opts: TriggerOptions): Promise<RunningTrigger
     for (const t of spec.triggers ?? []) {
       const g = groupOf(t, opts.brokers);
       const key = groupKey(g);
-      const group = groups.get(key) ?? { key, ...g, subscriptions: new Map() };
-      groups.set(key, group);
+      const declared = securityDeclaration(t);
+      let group = groups.get(key);
+      if (group && group.declared !== declared) {
+        throw new Error(
+          `triggers cannot run together: consumer group ${g.groupId} on ${g.brokers.join(',')} is declared with different ssl/sasl settings (topic ${t.topic} of ${spec.name} v${spec.version})`,
+        );
+      }
+      if (!group) {
+        // Secrets are read once per group, here, when the trigger starts: never logged, never sent to Temporal.
+        const source = { env: opts.env ?? process.env, baseDir: opts.baseDirOf?.(spec) ?? process.cwd() };
+        const security = kafkaSecurityOf(t, `trigger ${t.topic} of ${spec.name} v${spec.version}`, source);
+        group = { key, ...g, declared, security, subscriptions: new Map() };
+        groups.set(key, group);
+      }
       if (!group.subscriptions.has(t.topic)) group.subscriptions.set(t.topic, t.startFrom !== 'latest');
       if (!firstOnTopic.has(t.topic)) firstOnTopic.set(t.topic, { trigger: t, groupKey: key });
       routes.push({
@@ -145,10 +168,14 @@ export async function startTrigger(opts: TriggerOptions): Promise<RunningTrigger
   }
 
   const sinks = new Map<string, DeadLetterSink>();
-  const sinkFor = (brokers: string[]): DeadLetterSink => {
-    const k = [...brokers].sort().join(',');
+  const sinkFor = (group: Group): DeadLetterSink => {
+    const k = `${[...group.brokers].sort().join(',')}|${group.declared}`;
     let sink = sinks.get(k);
-    if (!sink) sinks.set(k, (sink = createKafkaDeadLetterSink({ brokers, clientId: 'ragline-trigger-dlq' })));
+    if (!sink)
+      sinks.set(
+        k,
+        (sink = createKafkaDeadLetterSink({ ...group.security, brokers: group.brokers, clientId: 'ragline-trigger-dlq' })),
+      );
     return sink;
   };
 
@@ -258,7 +285,7 @@ export async function startTrigger(opts: TriggerOptions): Promise<RunningTrigger
     }
     // Dead letters last: if a signal must be retried, the message is retried whole and nothing was sent twice here.
     for (const [topic, records] of letters) {
-      await sinkFor(group.brokers).send(topic, records);
+      await sinkFor(group).send(topic, records);
       stats.deadLettered += records.length;
       for (const r of records)
         log('warn', 'dead-lettered', {
@@ -282,6 +309,7 @@ export async function startTrigger(opts: TriggerOptions): Promise<RunningTrigger
       group.source = createKafkaEventSource(
         {
           ...opts.consumer,
+          ...group.security,
           brokers: group.brokers,
           groupId: group.groupId,
           topics: [...group.subscriptions].map(([topic, fromBeginning]) => ({ topic, fromBeginning })),

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { workflowBundlePath } from './bundle.ts';
 import { buildPipelineDeps, type S3Access, type WorkerRole } from './build-deps.ts';
+import { dataConverterOf, nativeConnectionOptions, type TemporalTarget } from '../sdk/temporal-connection.ts';
 
-export interface WorkerOptions {
+/** Where to connect (address, namespace, TLS, API key, payload codec) and what to run. */
+export interface WorkerOptions extends TemporalTarget {
   spec: PipelineSpec;
-  address: string;
-  namespace: string;
   roles: WorkerRole[];
   s3: S3Access;
   /** Relative paths in the spec resolve against this folder. */
@@ -46,7 +46,8 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
   }
   const ref = pipelineRef(opts.spec);
   const deps = await buildPipelineDeps(opts.spec, { roles: opts.roles, s3: opts.s3, baseDir: opts.baseDir });
-  const connection = await NativeConnection.connect({ address: opts.address });
+  const connection = await NativeConnection.connect(nativeConnectionOptions(opts));
+  const dataConverter = dataConverterOf(opts);
   const workers: Worker[] = [];
   try {
     if (opts.roles.includes('ingest')) {
@@ -54,6 +55,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
         await Worker.create({
           connection,
           namespace: opts.namespace,
+          dataConverter,
           taskQueue: ref.ingestQueue,
           workflowBundle: { codePath: await workflowBundlePath(opts.bundleCacheDir ?? join(tmpdir(), 'ragline')) },
           activities: createIngestActivities(deps),
@@ -66,6 +68,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
         await Worker.create({
           connection,
           namespace: opts.namespace,
+          dataConverter,
           taskQueue: ref.embedQueue,
           activities: createEmbedActivities(deps),
           // Many documents at once: their texts meet in the micro-batcher, which runs one model call at a time.

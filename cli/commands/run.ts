@@ -28,6 +28,8 @@ export interface RunSummary {
   embeddings: { hits: number; misses: number; hitRate: number };
   /** With --promote: the promotion's state once readers switched. */
   promotion?: PromoteState;
+  /** When the workers ran in this process: its peak resident memory so far (the kernel's maxrss), in MB. */
+  worker?: { peakRssMb: number };
 }
 
 /** `ingest run --source URI`: starts a source run; with --wait/--json follows it to the end. */
@@ -37,9 +39,8 @@ export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<Run
   let workers: RunningWorkers | undefined;
   if (opts.worker !== false && wait) {
     workers = await startWorkers({
+      ...ctx.temporal,
       spec: ctx.spec,
-      address: ctx.temporal.address,
-      namespace: ctx.temporal.namespace,
       roles: ['ingest', 'embed'],
       s3: ctx.s3,
       baseDir: ctx.baseDir,
@@ -58,6 +59,7 @@ export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<Run
     }
     const counts = await follow(handle, !opts.json);
     const summary = await summarise(ctx, counts);
+    if (workers) summary.worker = { peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) };
     // A run with failed documents still promotes: the failed ones keep no chunks in the new version, and the
     // completeness check counts only live documents. The operator sees the failures in the summary.
     if (opts.promote) summary.promotion = await (await client.promote()).switched();
@@ -103,7 +105,7 @@ async function follow(handle: Awaited<ReturnType<RaglineClient['startIngest']>>,
 
 async function summarise(ctx: CliContext, counts: SourceCounts): Promise<RunSummary> {
   const sinks: RunSummary['sinks'] = {};
-  for (const [name, sink] of await createSinks(ctx.spec)) {
+  for (const [name, sink] of await createSinks(ctx.spec, { baseDir: ctx.baseDir })) {
     try {
       const count = await sink.count(indexName(ctx.spec), { tenant: ctx.spec.tenant }).catch(() => 0);
       sinks[name] = { upserted: counts.upserted[name] ?? 0, count };

@@ -13,7 +13,7 @@ export async function searchCommand(
 ): Promise<SearchHit[]> {
   const { embedder } = await embedderFor(ctx.spec, ['embed'], (p) => resolve(ctx.baseDir, p));
   if (!embedder) throw new Error('no embedder');
-  const sinks = await createSinks(ctx.spec);
+  const sinks = await createSinks(ctx.spec, { baseDir: ctx.baseDir });
   try {
     const name = opts.sink ?? ctx.spec.sinks[0]!.name;
     const sink = sinks.get(name);

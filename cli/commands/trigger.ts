@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { loadPipelineSpec, type PipelineSpec } from '../../pipeline/spec.ts';
+import { connectClient } from '../../sdk/temporal-connection.ts';
 import type { RunningTrigger } from '../../workers/trigger.ts';
 import type { RunningWorkers } from '../../workers/worker.ts';
 import { userCwd, type CliContext } from '../context.ts';
@@ -37,7 +37,8 @@ export async function triggerCommand(
     .filter(Boolean);
 
   const workers: RunningWorkers[] = [];
-  const connection = await Connection.connect({ address: ctx.temporal.address });
+  // Every served version goes through the first spec's Temporal settings (one connection, one key ring).
+  const client = await connectClient(ctx.temporal);
   let trigger: RunningTrigger | undefined;
   try {
     if (opts.withWorkers) {
@@ -45,9 +46,8 @@ export async function triggerCommand(
       for (const { spec, baseDir } of served) {
         workers.push(
           await startWorkers({
+            ...ctx.temporal,
             spec,
-            address: ctx.temporal.address,
-            namespace: ctx.temporal.namespace,
             roles: ['ingest', 'embed'],
             s3: ctx.s3,
             baseDir,
@@ -58,7 +58,6 @@ export async function triggerCommand(
         console.error(`workers for ${spec.name} v${spec.version} are polling`);
       }
     }
-    const client = new Client({ connection, namespace: ctx.temporal.namespace });
     const { startTrigger } = await import('../../workers/trigger.ts');
     trigger = await startTrigger({
       specs: served.map((s) => s.spec),
@@ -78,7 +77,7 @@ export async function triggerCommand(
   } finally {
     await trigger?.stop();
     await Promise.allSettled(workers.map((w) => w.shutdown()));
-    await connection.close();
+    await client.connection.close();
   }
 }
 

@@ -19,7 +19,7 @@ export interface SinkVersions {
 /** `ingest versions`: per sink, which index version readers see, and the recorded history of versions. */
 export async function versionsCommand(ctx: CliContext, opts: { json?: boolean }): Promise<SinkVersions[]> {
   const ledger = createLedger(ctx.spec, (p) => resolve(ctx.baseDir, p));
-  const sinks = await createSinks(ctx.spec);
+  const sinks = await createSinks(ctx.spec, { baseDir: ctx.baseDir });
   try {
     const alias = indexAlias(ctx.spec);
     const index = indexName(ctx.spec);
@@ -62,9 +62,8 @@ export async function promoteCommand(
     ? await (
         await import('../../workers/worker.ts')
       ).startWorkers({
+        ...ctx.temporal,
         spec: ctx.spec,
-        address: ctx.temporal.address,
-        namespace: ctx.temporal.namespace,
         roles: ['ingest'],
         s3: ctx.s3,
         baseDir: ctx.baseDir,

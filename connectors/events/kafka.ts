@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type IHeaders, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type IHeaders, type KafkaConfig, type Producer } from 'kafkajs';
 import { z } from 'zod';
 import { hideKafkajsTimerWarning } from '../shared/node-warnings.ts';
 import {
@@ -13,9 +13,66 @@ import {
   type RetryingPartition,
 } from './event-source.ts';
 
+/**
+ * TLS and SASL of a connection to the brokers, secrets already read (a trigger spec names them by reference:
+ * trigger-config.ts). Default: plain TCP, no authentication.
+ */
+export const KafkaSecurity = z.object({
+  /** `true`: TLS with the public roots. An object: TLS with a private CA and/or a client certificate (PEM texts). */
+  ssl: z
+    .union([
+      z.boolean(),
+      z.object({
+        ca: z.string().min(1).optional(),
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        /** Passphrase of an encrypted client key. */
+        passphrase: z.string().min(1).optional(),
+        /** The name the broker certificates must carry, when it is not the broker address's host. */
+        serverName: z.string().min(1).optional(),
+      }),
+    ])
+    .optional(),
+  sasl: z
+    .object({
+      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+      username: z.string().min(1),
+      password: z.string().min(1),
+    })
+    .optional(),
+});
+export type KafkaSecurity = z.infer<typeof KafkaSecurity>;
+
+/** The kafkajs client options for a connection's security: certificates verified always, never skipped. */
+export function kafkajsSecurity(s: KafkaSecurity): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (s.ssl === true) out.ssl = true;
+  else if (s.ssl) {
+    const { ca, cert, key, passphrase, serverName } = s.ssl;
+    out.ssl = {
+      rejectUnauthorized: true,
+      ...(ca ? { ca: [ca] } : {}),
+      ...(cert ? { cert } : {}),
+      ...(key ? { key } : {}),
+      ...(passphrase ? { passphrase } : {}),
+      ...(serverName ? { servername: serverName } : {}),
+    };
+  }
+  if (s.sasl) {
+    const { mechanism, username, password } = s.sasl;
+    out.sasl =
+      mechanism === 'plain'
+        ? { mechanism, username, password }
+        : mechanism === 'scram-sha-256'
+          ? { mechanism, username, password }
+          : { mechanism, username, password };
+  }
+  return out;
+}
+
 const Subscription = z.union([z.string().min(1), z.object({ topic: z.string().min(1), fromBeginning: z.boolean().optional() })]);
 
-export const KafkaEventSourceConfig = z.object({
+export const KafkaEventSourceConfig = KafkaSecurity.extend({
   brokers: z.array(z.string().min(1)).min(1),
   clientId: z.string().min(1).default('ragline-trigger'),
   /** Members of one group share the partitions: run more trigger processes to share the load. */
@@ -45,7 +102,7 @@ export const KafkaEventSourceConfig = z.object({
 export type KafkaEventSourceConfig = z.infer<typeof KafkaEventSourceConfig>;
 export type KafkaEventSourceConfigInput = z.input<typeof KafkaEventSourceConfig>;
 
-export const KafkaDeadLetterConfig = z.object({
+export const KafkaDeadLetterConfig = KafkaSecurity.extend({
   brokers: z.array(z.string().min(1)).min(1),
   clientId: z.string().min(1).default('ragline-trigger-dlq'),
 });
@@ -56,9 +113,9 @@ export type EventSourceLog = (level: 'info' | 'warn' | 'error', msg: string, fie
 
 const key = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
-function kafkaClient(brokers: string[], clientId: string): Kafka {
+function kafkaClient(brokers: string[], clientId: string, security: KafkaSecurity): Kafka {
   hideKafkajsTimerWarning();
-  return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING });
+  return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING, ...kafkajsSecurity(security) });
 }
 
 function toMessage(m: { key: Buffer | null; value: Buffer | null; offset: string; timestamp: string; headers?: IHeaders }) {
@@ -79,7 +136,7 @@ function toMessage(m: { key: Buffer | null; value: Buffer | null; offset: string
 export function createKafkaEventSource(input: KafkaEventSourceConfigInput, opts: { log?: EventSourceLog } = {}): EventSource {
   const config = KafkaEventSourceConfig.parse(input);
   const log: EventSourceLog = opts.log ?? (() => undefined);
-  const consumer: Consumer = kafkaClient(config.brokers, config.clientId).consumer({
+  const consumer: Consumer = kafkaClient(config.brokers, config.clientId, config).consumer({
     groupId: config.groupId,
     sessionTimeout: config.sessionTimeoutMs,
     heartbeatInterval: config.heartbeatIntervalMs,
@@ -233,7 +290,7 @@ export function createKafkaEventSource(input: KafkaEventSourceConfigInput, opts:
  */
 export function createKafkaDeadLetterSink(input: KafkaDeadLetterConfigInput): DeadLetterSink {
   const config = KafkaDeadLetterConfig.parse(input);
-  const kafka = kafkaClient(config.brokers, config.clientId);
+  const kafka = kafkaClient(config.brokers, config.clientId, config);
   const ensured = new Set<string>();
   let producer: Producer | undefined;
   let connecting: Promise<Producer> | undefined;

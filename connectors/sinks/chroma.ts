@@ -13,6 +13,7 @@ import {
 } from 'chromadb';
 import { ChromaSinkConfig } from './chroma.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
+import { trustCertificateAuthority } from '../shared/tls.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
 import { checkVector, fromStored, invalid, toStored } from './records.ts';
 
@@ -79,6 +80,7 @@ function documentWhere(tenant: string, sourceUri: string): Where {
 
 export function createChromaSink(config: ChromaSinkConfig): Sink {
   const c = ChromaSinkConfig.parse(config);
+  if (c.ca) trustCertificateAuthority(c.ca, 'chroma ca');
   const headers: Record<string, string> = {};
   if (c.authToken) headers[c.authHeader] = c.authHeader === 'authorization' ? `Bearer ${c.authToken}` : c.authToken;
   const client = new ChromaClient({ host: c.host, port: c.port, ssl: c.ssl, tenant: c.tenant, database: c.database, headers });

@@ -166,6 +166,12 @@ function documentFilter(tenant: string, sourceUri: string): string {
   return `tenant == ${milvusString(tenant)} && source_uri == ${milvusString(sourceUri)}`;
 }
 
+/** The SDK's TLS settings: PEM texts as Buffers. A client key means mutual TLS; a CA alone, one-way TLS. */
+function milvusTls(t: NonNullable<MilvusSinkConfig['tls']>) {
+  const buf = (pem: string | undefined) => (pem === undefined ? undefined : Buffer.from(pem));
+  return { rootCert: buf(t.ca), certChain: buf(t.cert), privateKey: buf(t.key), serverName: t.serverName };
+}
+
 export function createMilvusSink(config: MilvusSinkConfig): Sink {
   const c = MilvusSinkConfig.parse(config);
   const indexes = new Map<string, Index>();
@@ -179,8 +185,11 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
       client = new MilvusClient({
         address: c.address,
         token: c.token,
+        username: c.username,
+        password: c.password,
         database: c.database,
         ssl: c.ssl,
+        ...(c.tls ? { tls: milvusTls(c.tls) } : {}),
         timeout: c.timeoutMs,
         maxRetries: 0,
         logLevel: 'error',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resolveSecret, SecretInput, type SecretSource } from '../shared/secret.ts';
 
 // The sink's settings alone, so a pipeline spec validates without loading the vendor SDK.
 export const PineconeSinkConfig = z.object({
@@ -22,3 +23,13 @@ export const PineconeSinkConfig = z.object({
   requestTimeoutMs: z.number().int().min(1).default(30_000),
 });
 export type PineconeSinkConfig = z.input<typeof PineconeSinkConfig>;
+
+/** The sink as a pipeline spec declares it: the API key by reference, inline (as before), or PINECONE_API_KEY. */
+export const PineconeSinkSpecFields = PineconeSinkConfig.extend({ apiKey: SecretInput.optional() });
+export type PineconeSinkSpecFields = z.infer<typeof PineconeSinkSpecFields>;
+
+/** Reads the spec's API key (at worker start) into the connector's own config. */
+export function pineconeSinkConfigOf(spec: PineconeSinkSpecFields, what: string, source: SecretSource): PineconeSinkConfig {
+  const { apiKey, ...rest } = spec;
+  return { ...rest, apiKey: resolveSecret(apiKey ?? { env: 'PINECONE_API_KEY' }, `${what} apiKey`, source) };
+}

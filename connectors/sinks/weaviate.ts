@@ -1,6 +1,7 @@
 import weaviate, { Filters, type Collection, type FilterValue, type WeaviateClient } from 'weaviate-client';
 import { WeaviateSinkConfig } from './weaviate.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
+import { trustCertificateAuthority } from '../shared/tls.ts';
 import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
 import { checkVector, fromStored, invalid, rejected, toStored } from './records.ts';
 
@@ -146,6 +147,7 @@ function ownerOf(description: string | undefined): string | undefined {
 
 export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
   const c = WeaviateSinkConfig.parse(config);
+  if (c.ca) trustCertificateAuthority(c.ca, 'weaviate ca');
   const indexes = new Map<string, Index>();
   let connecting: Promise<WeaviateClient> | undefined;
 

@@ -6,6 +6,7 @@ import type { Ledger } from '../../connectors/ledger/ledger.ts';
 import type { Sink } from '../../connectors/sinks/sink.ts';
 import { indexAlias, indexName, validatePipelineSpec, type PipelineSpec, type PipelineSpecInput } from '../../pipeline/spec.ts';
 import { RaglineClient } from '../../sdk/client.ts';
+import { resolveTemporalTarget, type TemporalTarget } from '../../sdk/temporal-connection.ts';
 import { createLedger, createSinks } from '../../workers/build-deps.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
 import { stack, uniqueName } from '../support/stack.ts';
@@ -67,6 +68,18 @@ export class Harness {
     return this.ledgerDb.forVersion(this.spec.version);
   }
 
+  /**
+   * The running stack's Temporal (or the spec's own address), with the spec's `temporal` block (TLS, API key,
+   * encryption) applied. An ambient TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE does not move the tests off the stack.
+   */
+  get temporal(): TemporalTarget {
+    return resolveTemporalTarget(this.spec.temporal, {
+      env: { ...process.env, TEMPORAL_ADDRESS: undefined, TEMPORAL_NAMESPACE: undefined },
+      baseDir: this.dataDir,
+      defaults: { address: `127.0.0.1:${stack.ports.temporal}`, namespace: stack.temporalNamespace },
+    });
+  }
+
   get index(): string {
     return indexName(this.spec);
   }
@@ -79,19 +92,14 @@ export class Harness {
     this.sink = (await createSinks(this.spec)).get('chroma')!;
     await this.s3.send(new CreateBucketCommand({ Bucket: this.bucket }));
     if (opts.workers !== false) await this.startWorkers();
-    this.client = await RaglineClient.connect({
-      address: `127.0.0.1:${stack.ports.temporal}`,
-      namespace: stack.temporalNamespace,
-      spec: this.spec,
-    });
+    this.client = await RaglineClient.connect({ ...this.temporal, spec: this.spec });
     return this;
   }
 
   async startWorkers(): Promise<void> {
     this.workers = await startWorkers({
+      ...this.temporal,
       spec: this.spec,
-      address: `127.0.0.1:${stack.ports.temporal}`,
-      namespace: stack.temporalNamespace,
       roles: ['ingest', 'embed'],
       s3: s3Access,
       baseDir: this.dataDir,
@@ -108,11 +116,7 @@ export class Harness {
     await this.workers?.shutdown();
     this.spec = validatePipelineSpec({ ...this.spec, version: this.spec.version + 1, ...overrides });
     await this.startWorkers();
-    this.client = await RaglineClient.connect({
-      address: `127.0.0.1:${stack.ports.temporal}`,
-      namespace: stack.temporalNamespace,
-      spec: this.spec,
-    });
+    this.client = await RaglineClient.connect({ ...this.temporal, spec: this.spec });
   }
 
   async put(key: string, body: string | Uint8Array): Promise<void> {
