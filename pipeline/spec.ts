@@ -115,17 +115,33 @@ export const PipelineSpec = z
     /** Part of every chunk id and index name: bump it to rebuild every document. */
     version: z.number().int().min(1),
     tenant: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . -'),
+    /**
+     * Where workers may read documents from. Anything else is refused with the non-retryable SourceForbidden before a
+     * byte is read: a `file://` uri outside `local.roots` (checked as written and with links resolved), an `s3://`
+     * object outside `s3.buckets`.
+     */
     source: z
       .object({
+        local: z
+          .object({
+            /** Folders (relative to the spec's folder) that `file://` sources may read. Default: the spec's folder. */
+            roots: z.array(z.string().min(1)).default(['.']),
+          })
+          .default({ roots: ['.'] }),
         s3: z
           .object({
             endpoint: z.string().url().optional(),
             region: z.string().default('us-east-1'),
             forcePathStyle: z.boolean().default(true),
+            /**
+             * Buckets, or `bucket/prefix`es, that `s3://` sources may read; `*`: every bucket the credentials reach
+             * (the default: the credentials are the boundary). Narrow it when workers hold wider credentials.
+             */
+            buckets: z.array(z.string().min(1)).default(['*']),
           })
-          .default({ region: 'us-east-1', forcePathStyle: true }),
+          .default({ region: 'us-east-1', forcePathStyle: true, buckets: ['*'] }),
       })
-      .default({ s3: { region: 'us-east-1', forcePathStyle: true } }),
+      .default({ local: { roots: ['.'] }, s3: { region: 'us-east-1', forcePathStyle: true, buckets: ['*'] } }),
     parser: z
       .object({
         maxBytes: z

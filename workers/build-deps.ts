@@ -142,12 +142,14 @@ export function createEmbeddingCache(spec: LedgerSpec, at: (p: string) => string
 /** Builds the connectors one worker process needs. Embed workers load the model; ingest workers only its tokenizer. */
 export async function buildPipelineDeps(
   spec: PipelineSpec,
-  opts: { roles: WorkerRole[]; s3: S3Access; baseDir: string },
+  opts: { roles: WorkerRole[]; s3: S3Access; baseDir: string; extraRoots?: string[] },
 ): Promise<BuiltDeps> {
   const at = (p: string): string => resolve(opts.baseDir, p);
   const { embedder, counter } = await embedderFor(spec, opts.roles, at);
   const s3 = { ...spec.source.s3, ...opts.s3 };
-  const sources = [createLocalDirSource(), createS3Source(s3)];
+  // Confined: file:// to the spec's roots (and a folder the run named, for an in-process worker), s3:// to its buckets.
+  const roots = [...spec.source.local.roots.map(at), ...(opts.extraRoots ?? []).map(at)];
+  const sources = [createLocalDirSource({ roots }), createS3Source(s3)];
   const blobs =
     spec.blobStore.kind === 'local-dir'
       ? createLocalDirBlobStore({ root: at(spec.blobStore.root) })

@@ -15,6 +15,11 @@ export interface WorkerOptions extends TemporalTarget {
   s3: S3Access;
   /** Relative paths in the spec resolve against this folder. */
   baseDir: string;
+  /**
+   * Folders `file://` sources may read besides the spec's `source.local.roots`: the folder an `ingest run` names
+   * when its workers run in the same process.
+   */
+  extraRoots?: string[];
   /** Document workflows' CPU activities at once (parse, chunk, upsert). Default 8. */
   maxConcurrentActivities?: number;
   /** Where the prebuilt workflow bundle is cached. Default: the OS temp folder. */
@@ -45,7 +50,12 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     runtimeInstalled = true;
   }
   const ref = pipelineRef(opts.spec);
-  const deps = await buildPipelineDeps(opts.spec, { roles: opts.roles, s3: opts.s3, baseDir: opts.baseDir });
+  const deps = await buildPipelineDeps(opts.spec, {
+    roles: opts.roles,
+    s3: opts.s3,
+    baseDir: opts.baseDir,
+    extraRoots: opts.extraRoots,
+  });
   const connection = await NativeConnection.connect(nativeConnectionOptions(opts));
   const dataConverter = dataConverterOf(opts);
   const workers: Worker[] = [];

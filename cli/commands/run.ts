@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { SingleBar, Presets } from 'cli-progress';
 import { indexName } from '../../pipeline/spec.ts';
 import { RaglineClient } from '../../sdk/client.ts';
@@ -44,6 +45,8 @@ export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<Run
       roles: ['ingest', 'embed'],
       s3: ctx.s3,
       baseDir: ctx.baseDir,
+      // The folder this run names is readable by the workers it starts, wherever the spec's roots are.
+      extraRoots: sourceUri.startsWith('file://') ? [fileURLToPath(sourceUri)] : [],
       bundleCacheDir: ctx.stack.cacheDir,
       logLevel: 'ERROR',
     });

@@ -50,6 +50,29 @@ describe('local folder source', () => {
     const listed = (await source.list(pathToFileURL(root).href, { pageSize: 100 })).items.map((i) => i.uri);
     assert.ok(!listed.includes(uri('pipe')), 'a listing skips what is not a regular file');
   });
+
+  it('a file name that is not UTF-8 fails that document alone, typed; the rest of the folder is listed and read', async () => {
+    const dir = join(root, 'latin1');
+    await mkdir(dir);
+    await writeFile(join(dir, 'good.txt'), 'fine');
+    // "caf\xe9.txt" in Latin-1: no UTF-8 string names it.
+    await writeFile(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.txt')]), 'bytes');
+    await mkdir(Buffer.concat([Buffer.from(`${dir}/sub`), Buffer.from([0xff])]));
+    const listed = (await source.list(pathToFileURL(dir).href, { pageSize: 100 })).items.map((i) => i.uri);
+    assert.deepEqual(listed, [
+      `${pathToFileURL(dir).href}/caf%E9.txt`,
+      uri('latin1/good.txt'),
+      `${pathToFileURL(dir).href}/sub%FF`,
+    ]);
+    await assert.rejects(
+      source.open(listed[0]!),
+      (err: unknown) => isType(FailureType.InvalidInput)(err) && /not UTF-8/.test((err as Error).message),
+    );
+    await assert.rejects(source.stat(listed[2]!), isType(FailureType.InvalidInput));
+    const opened = await source.open(listed[1]!);
+    opened.body.destroy();
+    assert.equal(opened.size, 4);
+  });
 });
 
 describe('local folder source confined to roots', () => {

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import { opendir, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -33,11 +34,19 @@ export function createLocalDirSource(opts: LocalDirSourceOptions = {}): Source {
         if (!cursor) items.push({ uri: pathToFileURL(root).href, size: info.size, version: fileVersion(info) });
         return { items };
       }
-      for await (const path of walkSorted(root)) {
-        const rel = relative(root, path);
+      for await (const entry of walkSorted(root)) {
+        const rel = relative(root, entry.path);
         if (cursor !== undefined && rel <= cursor) continue;
-        const st = await stat(path);
-        items.push({ uri: pathToFileURL(path).href, size: st.size, version: fileVersion(st) });
+        if (entry.rawName) {
+          // A name that is not UTF-8 has no faithful path string: it is listed under its raw bytes, and the document
+          // fails alone, typed, when it is opened (the rest of the folder is not held back by it).
+          const uri = `${pathToFileURL(dirname(entry.path)).href.replace(/\/?$/, '/')}${percentEncode(entry.rawName)}`;
+          items.push({ uri, size: 0, version: 'name-not-utf8' });
+        } else {
+          const st = await statOrMissing(entry.path);
+          if (!st) continue; // removed since the folder was read: the sweep of vanished documents handles it
+          items.push({ uri: pathToFileURL(entry.path).href, size: st.size, version: fileVersion(st) });
+        }
         if (items.length === pageSize) return { items, cursor: rel };
       }
       return { items };
@@ -64,11 +73,35 @@ export function createLocalDirSource(opts: LocalDirSourceOptions = {}): Source {
 }
 
 function pathOf(uri: string): string {
+  // Percent-escapes that are not UTF-8 (a file name in another encoding) name no path string.
+  if (uri.startsWith('file:') && !isUtf8(percentDecode(uri))) {
+    throw new ConnectorError(FailureType.InvalidInput, `${uri}: the file name is not UTF-8; rename the file to read it`);
+  }
   try {
     return fileURLToPath(uri);
   } catch (err) {
     throw new ConnectorError(FailureType.InvalidInput, `not a local file uri: ${uri}: ${(err as Error).message}`);
   }
+}
+
+function percentDecode(s: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '%' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(...Buffer.from(s[i]!, 'utf8'));
+  }
+  return Buffer.from(bytes);
+}
+
+function percentEncode(bytes: Buffer): string {
+  let out = '';
+  for (const b of bytes)
+    out += /[A-Za-z0-9._~-]/.test(String.fromCharCode(b))
+      ? String.fromCharCode(b)
+      : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
 }
 
 function inside(path: string, root: string): boolean {
@@ -132,18 +165,23 @@ function fileVersion(st: { size: number; mtimeMs: number }): string {
   return `${st.size}-${Math.trunc(st.mtimeMs)}`;
 }
 
-/** Depth-first walk yielding file paths in the same order as comparing their relative paths as strings. */
-async function* walkSorted(dir: string): AsyncGenerator<string> {
-  const entries: Array<{ name: string; isDir: boolean }> = [];
-  for await (const e of await opendir(dir)) {
-    if (e.name.startsWith('.')) continue;
-    if (e.isDirectory() || e.isFile()) entries.push({ name: e.isDirectory() ? e.name + sep : e.name, isDir: e.isDirectory() });
+/** Depth-first walk yielding files in the same order as comparing their relative paths as strings. */
+async function* walkSorted(dir: string): AsyncGenerator<{ path: string; rawName?: Buffer }> {
+  const entries: Array<{ name: string; isDir: boolean; rawName?: Buffer }> = [];
+  for await (const e of await opendir(dir, { encoding: 'buffer' as BufferEncoding })) {
+    const raw = e.name as unknown as Buffer;
+    const name = raw.toString('utf8');
+    if (name.startsWith('.')) continue;
+    const rawName = isUtf8(raw) ? undefined : raw;
+    // A folder whose name is not UTF-8 cannot be walked by path string: it is listed as one entry that fails typed.
+    if (e.isDirectory() && !rawName) entries.push({ name: name + sep, isDir: true });
+    else if (e.isFile() || (e.isDirectory() && rawName)) entries.push({ name, isDir: false, rawName });
   }
   // Sorting "name/" against "name.txt" the way their full relative paths compare keeps the cursor valid.
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const path = resolve(join(dir, e.name));
     if (e.isDir) yield* walkSorted(path);
-    else yield path;
+    else yield { path, rawName: e.rawName };
   }
 }
