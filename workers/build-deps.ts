@@ -20,6 +20,7 @@ import { weaviateSinkConfigOf } from '../connectors/sinks/weaviate.config.ts';
 import type { SecretSource } from '../connectors/shared/secret.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import type { Sink } from '../connectors/sinks/sink.ts';
+import { MAX_PARSE_THREADS, setMaxParseThreads } from '../connectors/parsers/bounded-threads.ts';
 import { createLocalDirSource } from '../connectors/sources/local-dir.ts';
 import { createS3Source } from '../connectors/sources/s3.ts';
 import { installedDefaultModelDir } from '../connectors/embedders/model-files.ts';
@@ -169,6 +170,13 @@ export async function buildPipelineDeps(
       : {}),
     scorer,
   });
+  // A model in this process (the local embedder, local late chunking, a local LM for Meta-Chunking) leaves room for
+  // one worst-case parse at a time, not two, within the worker's memory bound.
+  const localModel =
+    (spec.embedder.kind === 'local-onnx' && (opts.roles.includes('embed') || spec.chunker.kind === 'semantic')) ||
+    (opts.roles.includes('embed') && spec.lateChunking?.kind === 'local') ||
+    ((spec.chunker.kind === 'meta-perplexity' || spec.chunker.kind === 'meta-margin') && spec.chunker.lm.kind === 'local');
+  setMaxParseThreads(localModel ? 1 : MAX_PARSE_THREADS);
   const cache = opts.roles.includes('embed') ? createEmbeddingCache(spec.ledger, at) : undefined;
   const late = opts.roles.includes('embed') && spec.lateChunking ? await lateEmbedderFor(spec, at) : undefined;
   return {

@@ -8,8 +8,21 @@ export type StoreSpec =
   | { kind: 'cache'; config: { path: string; busyTimeoutMs?: number } }
   | { kind: 'budget'; config: Record<string, unknown> };
 
+/** Opens a store on the thread (sent when the store is created, and again to a thread started after one died). */
+export interface OpenMessage {
+  open: number;
+  spec: StoreSpec;
+}
+
+/** Drops a closed store from the thread. */
+export interface ForgetMessage {
+  forget: number;
+}
+
 export interface CallMessage {
   id: number;
+  /** Which of the thread's stores. */
+  store: number;
   /** Ledger: the pipeline version of the view; budget: the grant id for `settle`; otherwise 0. */
   target: number;
   method: string;

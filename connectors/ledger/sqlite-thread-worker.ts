@@ -1,13 +1,20 @@
-// The thread that owns one SQLite store. node:sqlite is synchronous: its queries, fsyncs and busy waits (up to the
-// busy timeout while another process holds the write lock) block whichever thread runs them. Here that is this thread,
-// never the worker's event loop that sends Temporal heartbeats.
-import { parentPort, workerData } from 'node:worker_threads';
+// The thread that owns this process's SQLite stores. node:sqlite is synchronous: its queries, fsyncs and busy waits (up
+// to the busy timeout while another process holds the write lock) block whichever thread runs them. Here that is this
+// thread, never the worker's event loop that sends Temporal heartbeats.
+import { parentPort } from 'node:worker_threads';
 import type { RateBudget, Grant } from '../embedders/rate-budget.ts';
 import { ConnectorError } from '../shared/errors.ts';
 import type { EmbeddingCache, Ledger } from './ledger.ts';
-import type { CallMessage, CancelMessage, ReplyMessage, SerializedError, StoreSpec } from './sqlite-thread-protocol.ts';
+import type {
+  CallMessage,
+  CancelMessage,
+  ForgetMessage,
+  OpenMessage,
+  ReplyMessage,
+  SerializedError,
+  StoreSpec,
+} from './sqlite-thread-protocol.ts';
 
-const spec = workerData as StoreSpec;
 const port = parentPort!;
 
 function serialize(err: unknown): SerializedError {
@@ -19,7 +26,7 @@ function serialize(err: unknown): SerializedError {
 
 type Handler = (msg: CallMessage, signal: AbortSignal) => Promise<unknown>;
 
-async function open(): Promise<Handler> {
+async function open(spec: StoreSpec): Promise<Handler> {
   if (spec.kind === 'ledger') {
     const { createSqliteLedger } = await import('./sqlite.ts');
     const base: Ledger = createSqliteLedger(spec.config, spec.scope);
@@ -64,19 +71,32 @@ async function open(): Promise<Handler> {
 }
 
 // Opening errors (a newer schema, an unwritable folder) are answered to every call, so the caller sees them typed.
-const ready = open().then(
-  (handler) => ({ handler }),
-  (err: unknown) => ({ error: serialize(err) }),
-);
+type Opened = { handler: Handler } | { error: SerializedError };
+const stores = new Map<number, Promise<Opened>>();
 const aborts = new Map<number, AbortController>();
 
-port.on('message', (msg: CallMessage | CancelMessage) => {
+port.on('message', (msg: CallMessage | CancelMessage | OpenMessage | ForgetMessage) => {
   if ('cancel' in msg) {
     aborts.get(msg.cancel)?.abort();
     return;
   }
+  if ('open' in msg) {
+    stores.set(
+      msg.open,
+      open(msg.spec).then(
+        (handler) => ({ handler }),
+        (err: unknown) => ({ error: serialize(err) }),
+      ),
+    );
+    return;
+  }
+  if ('forget' in msg) {
+    stores.delete(msg.forget);
+    return;
+  }
   const abort = new AbortController();
   aborts.set(msg.id, abort);
+  const ready = stores.get(msg.store) ?? Promise.resolve<Opened>({ error: { name: 'Error', message: 'store is not open' } });
   void ready
     .then(async (r): Promise<ReplyMessage> => {
       // A store that never opened has nothing to close.

@@ -3,7 +3,15 @@ import { toLimits, type AcquireOptions, type Grant, type RateBudget } from '../e
 import type { SqliteRateBudgetConfig } from '../embedders/rate-budget-sqlite.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { EmbeddingCache, Ledger, LedgerScope } from './ledger.ts';
-import type { CallMessage, ReplyMessage, SerializedError, StoreSpec } from './sqlite-thread-protocol.ts';
+import type {
+  CallMessage,
+  CancelMessage,
+  ForgetMessage,
+  OpenMessage,
+  ReplyMessage,
+  SerializedError,
+  StoreSpec,
+} from './sqlite-thread-protocol.ts';
 
 const WORKER_URL = new URL('./sqlite-thread-worker.ts', import.meta.url);
 
@@ -13,26 +21,28 @@ function revive(e: SerializedError): Error {
 }
 
 /**
- * One thread owning one SQLite store; calls are messages, answered in any order. The thread is referenced only while
- * calls are pending, so an idle store never keeps a process alive. A thread that dies (it should not) fails its
- * pending calls as Unavailable, and the next call starts a new one on the same file.
+ * How big the SQLite thread's own heap may grow. It holds rows on their way to the caller (a ledger page, a batch of
+ * vectors), never a document: a small heap keeps its resident memory small (a thread costs its own V8 isolate).
  */
-class StoreThread {
-  private thread: Worker | undefined;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private nextId = 1;
-  private closed = false;
-  private readonly spec: StoreSpec;
-  private readonly what: string;
+const THREAD_HEAP = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 4 } as const;
 
-  constructor(spec: StoreSpec, what: string) {
-    this.spec = spec;
-    this.what = what;
-  }
+/**
+ * The one thread that owns every SQLite store of this process (ledger, embedding cache, rate budget): each thread is a
+ * V8 isolate of its own (about 35 MB resident), so the stores share one. Calls are messages, answered in any order.
+ * The thread is referenced only while calls are pending, so idle stores never keep a process alive. A thread that dies
+ * (it should not) fails its pending calls as Unavailable, and the next call starts a new one that reopens every store.
+ */
+class StoreHost {
+  private thread: Worker | undefined;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; what: string }>();
+  private readonly stores = new Map<number, StoreSpec>();
+  private nextId = 1;
+  private nextStore = 1;
 
   private start(): Worker {
-    const thread = new Worker(WORKER_URL, { workerData: this.spec, name: `ragline ${this.spec.kind}` });
+    const thread = new Worker(WORKER_URL, { name: 'ragline sqlite', resourceLimits: THREAD_HEAP });
     thread.unref();
+    for (const [open, spec] of this.stores) thread.postMessage({ open, spec } satisfies OpenMessage);
     thread.on('message', (reply: ReplyMessage) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
@@ -44,8 +54,9 @@ class StoreThread {
     const fail = (why: string) => {
       if (this.thread !== thread) return;
       this.thread = undefined;
-      const err = new ConnectorError(FailureType.Unavailable, `${this.what}: its SQLite thread ${why}`);
-      for (const p of this.pending.values()) p.reject(err);
+      for (const p of this.pending.values()) {
+        p.reject(new ConnectorError(FailureType.Unavailable, `${p.what}: its SQLite thread ${why}`));
+      }
       this.pending.clear();
     };
     thread.on('error', (err) => fail(`failed: ${err.message}`));
@@ -53,32 +64,67 @@ class StoreThread {
     return thread;
   }
 
+  open(spec: StoreSpec): number {
+    const store = this.nextStore++;
+    this.stores.set(store, spec);
+    this.thread?.postMessage({ open: store, spec } satisfies OpenMessage);
+    return store;
+  }
+
+  call(store: number, what: string, target: number, method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+    const thread = (this.thread ??= this.start());
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, what });
+      thread.ref();
+      if (signal) {
+        const onAbort = () => thread.postMessage({ cancel: id } satisfies CancelMessage);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
+      thread.postMessage({ id, store, target, method, args } satisfies CallMessage);
+    });
+  }
+
+  /** Forgets a closed store; the thread ends with the last one. */
+  async forget(store: number): Promise<void> {
+    this.stores.delete(store);
+    this.thread?.postMessage({ forget: store } satisfies ForgetMessage);
+    if (this.stores.size === 0 && this.thread) {
+      const thread = this.thread;
+      this.thread = undefined;
+      await thread.terminate();
+    }
+  }
+}
+
+let host: StoreHost | undefined;
+
+/** One store on the shared thread. */
+class StoreThread {
+  private readonly store: number;
+  private closed = false;
+  private readonly what: string;
+
+  constructor(spec: StoreSpec, what: string) {
+    this.store = (host ??= new StoreHost()).open(spec);
+    this.what = what;
+  }
+
   call(target: number, method: string, args: unknown[], signal?: AbortSignal): Promise<unknown> {
     if (this.closed) {
       return Promise.reject(new ConnectorError(FailureType.InvalidInput, `${method}: ${this.what} is closed`));
     }
-    const thread = (this.thread ??= this.start());
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      thread.ref();
-      if (signal) {
-        const onAbort = () => thread.postMessage({ cancel: id });
-        if (signal.aborted) onAbort();
-        else signal.addEventListener('abort', onAbort, { once: true });
-      }
-      thread.postMessage({ id, target, method, args } satisfies CallMessage);
-    });
+    return host!.call(this.store, this.what, target, method, args, signal);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     try {
-      if (this.thread) await this.call(0, 'close', []);
+      await this.call(0, 'close', []);
     } finally {
       this.closed = true;
-      await this.thread?.terminate();
-      this.thread = undefined;
+      await host!.forget(this.store);
     }
   }
 }

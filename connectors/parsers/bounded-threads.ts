@@ -3,11 +3,26 @@ import { ConnectorError, FailureType } from '../shared/errors.ts';
 import { errorMessage, tooLarge } from './bytes.ts';
 
 /**
- * Parser threads (PDF and DOCX together) busy at once in one process. Each holds its whole file, a heap and the
- * buffers it decodes, so more concurrent parses would multiply the peak; the rest wait here before reading their
- * bytes. Idle threads count too: starting a thread when this many exist ends an idle one first.
+ * Parser threads (PDF and DOCX together) busy at once in one process, by default. Each holds its whole file, a heap
+ * and the buffers it decodes, so more concurrent parses would multiply the peak; the rest wait here before reading
+ * their bytes. Idle threads count too: starting a thread when this many exist ends an idle one first.
  */
 export const MAX_PARSE_THREADS = 2;
+let maxThreads: number = MAX_PARSE_THREADS;
+
+/**
+ * Sets how many parser threads this process may run at once (at least 1). A process that also holds the embedding
+ * model runs one: the model's memory and two worst-case parses together would pass the worker's memory bound.
+ */
+export function setMaxParseThreads(n: number): void {
+  maxThreads = Math.max(1, Math.floor(n));
+  while (busy < maxThreads && waiting.length > 0) waiting.shift()!();
+}
+
+/** How many parser threads this process may run at once. */
+export function maxParseThreads(): number {
+  return maxThreads;
+}
 /** A thread left idle this long ends, returning its heap; until then the next document skips starting one. */
 const IDLE_THREAD_MS = 5_000;
 /**
@@ -48,9 +63,9 @@ const idle: Entry[] = [];
 const waiting: (() => void)[] = [];
 const entries = new WeakMap<object, Entry>();
 
-/** A thread of this kind, reused when one is idle; waits while MAX_PARSE_THREADS are busy. */
+/** A thread of this kind, reused when one is idle; waits while maxParseThreads() are busy. */
 export async function acquireThread<Req, Msg>(kind: ThreadKind): Promise<ThreadSlot<Req, Msg>> {
-  while (busy >= MAX_PARSE_THREADS) await new Promise<void>((r) => waiting.push(r));
+  while (busy >= maxThreads) await new Promise<void>((r) => waiting.push(r));
   busy++;
   const reused = idle.findIndex((e) => e.slot.kind === kind);
   if (reused >= 0) {
@@ -60,7 +75,7 @@ export async function acquireThread<Req, Msg>(kind: ThreadKind): Promise<ThreadS
     return entry.slot as ThreadSlot<Req, Msg>;
   }
   // Threads of another kind idling here would hold their heaps next to this one's.
-  while (busy + idle.length > MAX_PARSE_THREADS) void idle.shift()?.slot.thread.terminate();
+  while (busy + idle.length > maxThreads) void idle.shift()?.slot.thread.terminate();
   return startThread<Req, Msg>(kind);
 }
 

@@ -1,20 +1,14 @@
 // The DOCX extractor's thread (see docx.ts): mammoth runs here, on a heap of its own with a fixed size, so a document
 // whose XML tree does not fit fails alone instead of taking the worker's heap with it. One document at a time.
 import { parentPort } from 'node:worker_threads';
-import type { DocxThreadInput, DocxThreadMessage, DocxThreadRequest } from './docx-protocol.ts';
+import {
+  MAX_DOCX_XML_BYTES,
+  MAX_DOCX_XML_ELEMENTS,
+  type DocxThreadInput,
+  type DocxThreadMessage,
+  type DocxThreadRequest,
+} from './docx-protocol.ts';
 import { checkEntrySize, inflateEntry, ZipFormatError, type ZipEntry } from './zip.ts';
-
-/**
- * Largest XML part mammoth is given, inflated. Measured: mammoth needs about 1 KB of heap per element, so the
- * element cap below binds long before this for markup; this bounds a part of few, huge elements (one long text run).
- */
-export const MAX_DOCX_XML_BYTES = 32 * 1024 * 1024;
-/**
- * Most XML elements, over every part mammoth reads (the document, styles, numbering, notes, comments). Measured:
- * 360,000 elements (90,000 paragraphs) need 256 to 384 MB of mammoth's heap; this keeps to DOCX_THREAD_HEAP with
- * room to spare.
- */
-export const MAX_DOCX_XML_ELEMENTS = 200_000;
 
 const port = parentPort!;
 let parsing = Promise.resolve();

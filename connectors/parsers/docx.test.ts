@@ -4,6 +4,7 @@ import { crc32 } from 'node:zlib';
 import { buildDocx, buildZip, failure, parseAll } from '../../test/fixtures/parsers/documents.ts';
 import { FailureType } from '../shared/errors.ts';
 import { MiB, peakRssGrowth } from './bounded-test-support.ts';
+import { MAX_DOCX_XML_ELEMENTS } from './docx-protocol.ts';
 import { readCentralDirectory } from './zip.ts';
 
 describe('docx', () => {
@@ -99,10 +100,23 @@ describe('docx', () => {
     const growth = await peakRssGrowth(() =>
       assert.rejects(
         parseAll(docx, 'paragraphs.docx'),
-        failure(FailureType.DocumentTooLarge, /its XML has more than 200000 elements \(limit DOCX XML elements = 200000\)/),
+        failure(
+          FailureType.DocumentTooLarge,
+          new RegExp(
+            `its XML has more than ${MAX_DOCX_XML_ELEMENTS} elements \\(limit DOCX XML elements = ${MAX_DOCX_XML_ELEMENTS}\\)`,
+          ),
+        ),
       ),
     );
     assert.ok(growth < 100 * MiB, `the process grew by ${(growth / MiB).toFixed(0)} MiB`);
+  });
+
+  it('parses a DOCX just under the element cap within the thread heap', async () => {
+    // Four elements a paragraph (w:p, w:r, w:t and its text run's properties at most): just under the cap in all.
+    const paragraphs = Math.floor(MAX_DOCX_XML_ELEMENTS / 4) - 1_000;
+    const docx = await buildDocx(Array.from({ length: paragraphs }, (_, i) => `Paragraph ${i} of a long report.`));
+    const { text } = await parseAll(docx, 'long.docx');
+    assert.match(text, new RegExp(`Paragraph ${paragraphs - 1} of a long report`));
   });
 
   it('fails a DOCX whose document.xml is 50 MB of tiny elements before mammoth reads it', async () => {

@@ -49,12 +49,12 @@ export function corruptDocx(filename: string, reason: string, cause?: unknown): 
  * measured): a document that needs more fails as DocumentTooLarge, and the worker's heap is untouched. The element
  * cap in docx-thread.ts keeps ordinary documents well inside it.
  */
-export const DOCX_THREAD_HEAP = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16 } as const;
+export const DOCX_THREAD_HEAP = { maxOldGenerationSizeMb: 160, maxYoungGenerationSizeMb: 8 } as const;
 /**
  * What the thread may hold in buffers (ArrayBuffers, outside its heap) beyond the package itself: the XML parts
  * mammoth asks for, inflated, each at most MAX_DOCX_XML_BYTES.
  */
-export const DOCX_THREAD_BUFFER_BYTES = 128 * 1024 * 1024;
+export const DOCX_THREAD_BUFFER_BYTES = 64 * 1024 * 1024;
 
 const DOCX_THREAD: ThreadKind = { name: 'DOCX', url: new URL('./docx-thread.ts', import.meta.url), heap: DOCX_THREAD_HEAP };
 
