@@ -400,13 +400,23 @@ const temporalKill: Scenario = {
 };
 
 /** One sink's server down for `downMs` in the middle of the second run; the other sink keeps going. */
-function sinkDown(service: 'chroma' | 'milvus', downMs: number): Scenario {
+function sinkDown(service: 'chroma' | 'milvus' | 'weaviate', downMs: number): Scenario {
   const name = `${service}-down-${Math.round(downMs / 1000)}s`;
+  // Weaviate replaces Milvus as the second sink when it is the one taken down.
+  const spec: Partial<PipelineSpecInput> | undefined =
+    service === 'weaviate'
+      ? {
+          sinks: [
+            { kind: 'chroma', name: 'chroma', port: stack.ports.chroma },
+            { kind: 'weaviate', name: 'weaviate', port: stack.ports.weaviate, grpcPort: stack.ports.weaviateGrpc },
+          ],
+        }
+      : undefined;
   return {
     name,
     long: true,
     run: () =>
-      withRig({ name }, async (rig) => {
+      withRig({ name, spec }, async (rig) => {
         await prepared(rig);
         await rig.startWorker();
         const handle = await rig.startRun();
@@ -566,6 +576,7 @@ export const SCENARIOS: readonly Scenario[] = [
   sinkDown('chroma', 15_000),
   sinkDown('chroma', 60_000),
   sinkDown('milvus', 60_000),
+  sinkDown('weaviate', 60_000),
   postgresDown(15_000),
   postgresDown(60_000),
 ];
