@@ -152,6 +152,58 @@ program
     await (await import('./commands/trigger.ts')).triggerCommand(ctx(), opts);
   });
 
+const schedule = program
+  .command('schedule')
+  .description('Temporal Schedules the spec declares (schedules:): periodic reindex of a source, for this version and tenant');
+const scheduleCommands = () => import('./commands/schedule.ts');
+schedule
+  .command('apply')
+  .description('create, update and delete schedules until Temporal holds exactly what the spec declares')
+  .option('--json', 'print { created, updated, deleted, unchanged }')
+  .action(async (opts: { json?: boolean }) => (await scheduleCommands()).applyCommand(ctx(), opts));
+schedule
+  .command('list')
+  .description("this pipeline version's and tenant's schedules: timetable, overlap, paused, next run")
+  .option('--json', 'print a JSON array')
+  .action(async (opts: { json?: boolean }) => (await scheduleCommands()).listCommand(ctx(), opts));
+schedule
+  .command('describe')
+  .description('one schedule: its timetable, policies, recent and running source runs')
+  .argument('<name>')
+  .option('--json', 'print one JSON object')
+  .action(async (name: string, opts: { json?: boolean }) => (await scheduleCommands()).describeCommand(ctx(), name, opts));
+schedule
+  .command('pause')
+  .description('stop starting runs on the timetable (an unchanged spec re-applied keeps the pause)')
+  .argument('<name>')
+  .option('--note <text>', 'why (shown by describe and in the Temporal UI)')
+  .action(async (name: string, opts: { note?: string }) => (await scheduleCommands()).pauseCommand(ctx(), name, opts));
+schedule
+  .command('unpause')
+  .description('start runs on the timetable again')
+  .argument('<name>')
+  .option('--note <text>', 'why')
+  .action(async (name: string, opts: { note?: string }) => (await scheduleCommands()).unpauseCommand(ctx(), name, opts));
+schedule
+  .command('trigger')
+  .description("start a source run now, under the schedule's overlap policy")
+  .argument('<name>')
+  .action(async (name: string) => (await scheduleCommands()).triggerCommand(ctx(), name));
+schedule
+  .command('backfill')
+  .description("take the runs of every scheduled time in a past window now, under the schedule's overlap policy")
+  .argument('<name>')
+  .requiredOption('--from <iso>', 'window start, ISO-8601 (a time without Z or an offset is local time)')
+  .requiredOption('--to <iso>', 'window end, ISO-8601')
+  .action(async (name: string, opts: { from: string; to: string }) =>
+    (await scheduleCommands()).backfillCommand(ctx(), name, opts),
+  );
+schedule
+  .command('delete')
+  .description('delete a schedule (its running source runs go on; apply recreates it while the spec declares it)')
+  .argument('<name>')
+  .action(async (name: string) => (await scheduleCommands()).deleteCommand(ctx(), name));
+
 for (const [name, args, description] of [
   ['up', ['up'], 'start the local stack (Temporal, Kafka, S3, Weaviate, Milvus, Chroma)'],
   ['down', ['down'], 'stop the local stack'],

@@ -51,3 +51,13 @@ test('sink and trigger credentials stay out of the fingerprint and out of what w
   assert.ok(!JSON.stringify(a).includes('inline-key-old'));
   assert.deepEqual(a.sinks, ['w', 'c', 'm', 'p']);
 });
+
+test('schedules decide when runs start, not what the vectors are: they stay out of the fingerprint', () => {
+  const base = defaultPipelineSpec({ dataDir: '/tmp/x', chromaPort: 8000 });
+  const scheduled = (every: string, paused: boolean) =>
+    validatePipelineSpec({ ...base, schedules: [{ kind: 'reindex', source: 's3://docs/inbox/', every, paused }] });
+  const a = pipelineRef(scheduled('1h', false));
+  assert.deepEqual(a, pipelineRef(base));
+  assert.deepEqual(pipelineRef(scheduled('1d', true)), a);
+  assert.equal(a.fingerprint, PINNED_DEFAULT_FINGERPRINT);
+});

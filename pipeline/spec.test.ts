@@ -59,7 +59,7 @@ test('unknown keys are errors with their path and the closest known key, at any 
     () =>
       validatePipelineSpec({
         ...good,
-        schedules: [{ kind: 'reindex' }],
+        schedule: [{ kind: 'reindex' }],
         chunker: { kind: 'recursive', chunkSize: 100, chunkOverlap: 10, chunkSze: 100 },
         sinks: [{ kind: 'chroma', name: 'a', prot: 8000 }],
         concurrency: { documnets: 4 },
@@ -69,7 +69,7 @@ test('unknown keys are errors with their path and the closest known key, at any 
       assert.deepEqual(err.issues.sort(), [
         'chunker.chunkSze: unknown key (did you mean chunkSize?)',
         'concurrency.documnets: unknown key (did you mean documents?)',
-        'schedules: unknown key',
+        'schedule: unknown key',
         'sinks.0.prot: unknown key (did you mean port?)',
       ]);
       return true;

@@ -12,6 +12,7 @@ import { TeiLateConfig } from '../connectors/embedders/late/tei.ts';
 import { checkPostgresConnection, PostgresConnectionFields } from '../connectors/ledger/postgres.config.ts';
 import { TriggerSpec } from '../connectors/events/trigger-config.ts';
 import { TemporalConfig } from './temporal-config.ts';
+import { ScheduleConfig } from './schedule-config.ts';
 import { ChromaSinkSpecFields } from '../connectors/sinks/chroma.config.ts';
 import { MilvusSinkSpecFields } from '../connectors/sinks/milvus.config.ts';
 import { PineconeSinkSpecFields } from '../connectors/sinks/pinecone.config.ts';
@@ -192,6 +193,11 @@ export const PipelineSpec = z
       .default({ retireAfterMinutes: 24 * 60 }),
     /** Event sources `ingest trigger` consumes for this version (Kafka document events, S3 notifications). */
     triggers: z.array(TriggerSpec).optional(),
+    /**
+     * Periodic runs as Temporal Schedules, applied by `ingest schedule apply` (not by workers). They decide when runs
+     * start, not what the vectors are, so they are not part of the pipeline fingerprint.
+     */
+    schedules: z.array(ScheduleConfig).optional(),
     /** How clients and workers reach Temporal: address, TLS/mTLS, API key, payload encryption. */
     temporal: TemporalConfig.optional(),
   })
@@ -200,6 +206,11 @@ export const PipelineSpec = z
     names.forEach((n, i) => {
       if (names.indexOf(n) !== i)
         ctx.addIssue({ code: 'custom', path: ['sinks', i, 'name'], message: `duplicate sink name ${n}` });
+    });
+    const schedules = (spec.schedules ?? []).map((s) => s.name);
+    schedules.forEach((n, i) => {
+      if (schedules.indexOf(n) !== i)
+        ctx.addIssue({ code: 'custom', path: ['schedules', i, 'name'], message: `duplicate schedule name ${n}` });
     });
   });
 export type PipelineSpec = z.infer<typeof PipelineSpec>;

@@ -1,12 +1,14 @@
 import type { Client } from '@temporalio/client';
 import { pipelineRef } from '../pipeline/ref.ts';
-import { applyDocumentEvent, runSearchAttributes } from './documents.ts';
+import { applyDocumentEvent } from './documents.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
 import { docStateQuery } from '../workflows/document.ts';
 import { pipelineKey, tenantKey } from '../workflows/search-attributes.ts';
 import { progressQuery } from '../workflows/source.ts';
 import { promoteStateQuery, retireNowSignal, rollbackSignal, type PromoteState } from '../workflows/promote.ts';
 import { documentWorkflowId, sourceWorkflowId } from '../pipeline/ids.ts';
+import { PipelineSchedules } from './schedules.ts';
+import { sourceRunOptions } from './source-run.ts';
 import { connectClient, type TemporalTarget } from './temporal-connection.ts';
 import { promoteWorkflowId, type DocEvent, type DocOutcome, type SourceCounts, type SourceProgress } from '../workflows/types.ts';
 
@@ -51,19 +53,9 @@ export class RaglineClient {
    * version, tenant, source) at a time: a second call while one runs follows that run.
    */
   async startIngest(sourceUri: string): Promise<IngestHandle> {
-    const ref = pipelineRef(this.spec);
-    const workflowId = sourceWorkflowId(ref, sourceUri);
-    const handle = await this.temporal.workflow.start('sourceWorkflow', {
-      taskQueue: ref.ingestQueue,
-      workflowId,
-      args: [
-        { pipeline: ref, sourceUri, pageSize: this.spec.concurrency.pageSize, maxInFlight: this.spec.concurrency.documents },
-      ],
-      typedSearchAttributes: runSearchAttributes(ref, sourceUri, 'running'),
-      memo: { pipeline: ref.name, pipelineVersion: ref.version, kind: 'source', sourceUri },
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
-    return this.ingestHandle(workflowId, handle.workflowId);
+    const { workflowType, ...options } = sourceRunOptions(this.spec, sourceUri);
+    const handle = await this.temporal.workflow.start(workflowType, { ...options, workflowIdConflictPolicy: 'USE_EXISTING' });
+    return this.ingestHandle(options.workflowId, handle.workflowId);
   }
 
   /** Follows a source run started earlier (by any process). */
@@ -137,6 +129,14 @@ export class RaglineClient {
         }
       },
     };
+  }
+
+  /**
+   * The Temporal Schedules of this pipeline version and tenant: `apply()` the spec's `schedules`, then list, describe,
+   * pause, unpause, trigger, backfill or delete them by name.
+   */
+  get schedules(): PipelineSchedules {
+    return new PipelineSchedules(this.temporal, this.spec);
   }
 
   /** The state of one document's workflow, if it runs or ran. */
