@@ -1,10 +1,13 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
   defineQuery,
   defineSignal,
+  isCancellation,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -42,6 +45,9 @@ function profile<A extends object>(
     taskQueue: queue,
     startToCloseTimeout: startToClose,
     heartbeatTimeout: '30 seconds',
+    // On cancellation, wait for a running activity to stop: one that finishes anyway must not write artifacts after
+    // the workflow cleaned up.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { ...retry, backoffCoefficient: 2, nonRetryableErrorTypes: NON_RETRYABLE },
   });
 }
@@ -104,13 +110,17 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
       const results = await Promise.allSettled(
         pipeline.sinks.map((sink) => sinks.upsertToSink({ pipeline, sourceUri, sink, work })),
       );
+      // Cancelled before any sink was written: nothing changed, so there is nothing to record.
+      const cancelled = results.find((r) => r.status === 'rejected' && isCancellation(r.reason));
+      if (cancelled && results.every((r) => r.status === 'rejected')) throw (cancelled as PromiseRejectedResult).reason;
       const sinkResults = Object.fromEntries(
         results.map((r, i) => [
           pipeline.sinks[i]!,
           r.status === 'fulfilled' ? { ok: true, upserted: r.value.upserted } : { ok: false, error: failureMessage(r.reason) },
         ]),
       );
-      await acts.commitDocument({ pipeline, sourceUri, work, sinks: sinkResults });
+      // Some sink holds the new chunks: the ledger must say so, even when the workflow is being cancelled.
+      await CancellationScope.nonCancellable(() => acts.commitDocument({ pipeline, sourceUri, work, sinks: sinkResults }));
       committed = true;
       const failed = Object.entries(sinkResults).filter(([, r]) => !r.ok);
       const upserted = Object.fromEntries(Object.entries(sinkResults).map(([k, r]) => [k, r.upserted ?? 0]));
@@ -126,8 +136,8 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
       }
       return { status: 'ingested', chunks: fetched.chunks, upserted, cached: embedded.cached };
     } finally {
-      // commitDocument removes the artifacts itself; on any other path they are removed here.
-      if (!committed) await acts.cleanupWork({ work });
+      // commitDocument removes the artifacts itself; on any other path they are removed here, cancelled or not.
+      if (!committed) await CancellationScope.nonCancellable(() => acts.cleanupWork({ work }));
     }
   }
 
@@ -152,6 +162,11 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
     try {
       last = event.kind === 'delete' ? await applyDelete(event, force) : await applyUpsert(event);
     } catch (err) {
+      // Cancelled (the source run was, or an operator): the ledger has no cancelled state, so it keeps what it had.
+      if (isCancellation(err)) {
+        setStatus('cancelled');
+        throw err;
+      }
       const error = { type: failureType(err), message: failureMessage(err) };
       await acts.recordFailure({ pipeline, sourceUri, error });
       last = { status: 'failed', chunks: 0, upserted: {}, cached: 0, error };

@@ -1,17 +1,23 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
+  ApplicationFailure,
+  CancellationScope,
   ParentClosePolicy,
   condition,
   continueAsNew,
   defineQuery,
   defineSignal,
+  defineUpdate,
   getExternalWorkflowHandle,
+  isCancellation,
+  log,
   proxyActivities,
   setHandler,
   startChild,
 } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
 import { docEventSignal, documentWorkflow } from './document.ts';
+import { invalidMaxInFlight, type RunControlState } from './run-controls.ts';
 import { docStatusKey, pipelineKey, sourceUriKey, tenantKey } from './search-attributes.ts';
 import {
   emptyCounts,
@@ -22,15 +28,30 @@ import {
   type SourceWorkflowInput,
 } from './types.ts';
 
+// Signals, for the Temporal UI (it sends signals, not updates). A signal cannot answer, so an invalid value is logged
+// and ignored; the updates below refuse it to the caller instead.
 export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 /** Changes how many document workflows run at once. */
 export const throttleSignal = defineSignal<[number]>('throttle');
 export const progressQuery = defineQuery<SourceProgress>('progress');
 
+/** Stops starting document workflows (those in flight finish); returns the run's new state. */
+export const pauseUpdate = defineUpdate<RunControlState>('pause');
+export const resumeUpdate = defineUpdate<RunControlState>('resume');
+/** Sets the sliding window (an integer from 1 to 1000); the validator refuses anything else before it is stored. */
+export const throttleUpdate = defineUpdate<RunControlState, [number]>('throttle');
+
+/** The failure type a refused control carries to the caller. */
+export const INVALID_RUN_CONTROL = 'InvalidRunControl';
+
 /**
  * Ingests every object under a source prefix: lists one page per run, keeps at most `maxInFlight` document workflows
  * running (a sliding window), waits for the page to finish, then continues as new with the next cursor.
+ *
+ * Cancelling the run stops starting documents and cancels the document workflows it started (each cleans up its
+ * artifacts); the run waits for them to close, then ends cancelled. Documents handed off to a workflow an event
+ * started are not this run's and go on.
  */
 export async function sourceWorkflow(input: SourceWorkflowInput): Promise<SourceCounts> {
   const { pipeline, sourceUri } = input;
@@ -50,10 +71,51 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
   let inFlight = 0;
   const pages = (input.pages ?? 0) + 1;
   let done = false;
+  let cancelling = false;
 
+  const state = (): RunControlState => ({ paused, maxInFlight });
+  const refuse = (why: string): never => {
+    throw ApplicationFailure.nonRetryable(why, INVALID_RUN_CONTROL);
+  };
+  const notCancelling = (): void => {
+    if (cancelling) refuse('the run is being cancelled');
+  };
+  setHandler(
+    pauseUpdate,
+    () => {
+      paused = true;
+      return state();
+    },
+    { validator: notCancelling },
+  );
+  setHandler(
+    resumeUpdate,
+    () => {
+      paused = false;
+      return state();
+    },
+    { validator: notCancelling },
+  );
+  setHandler(
+    throttleUpdate,
+    (n) => {
+      maxInFlight = n;
+      return state();
+    },
+    {
+      validator: (n) => {
+        const why = invalidMaxInFlight(n);
+        if (why) refuse(why);
+      },
+    },
+  );
   setHandler(pauseSignal, () => void (paused = true));
   setHandler(resumeSignal, () => void (paused = false));
-  setHandler(throttleSignal, (n) => void (maxInFlight = Math.max(1, Math.floor(n))));
+  setHandler(throttleSignal, (n) => {
+    const why = invalidMaxInFlight(n);
+    if (why) return log.warn(`throttle signal ignored: ${why}`, { value: String(n), maxInFlight });
+    maxInFlight = n;
+  });
   setHandler(progressQuery, () => ({ ...counts, inFlight, maxInFlight, paused, pages, done }));
 
   /** Runs one document workflow per item, at most `maxInFlight` at once, and waits for all of them. */
@@ -80,7 +142,8 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
             .result()
             .then(
               (outcome) => record(counts, outcome),
-              () => void counts.failed++,
+              // A document cancelled with the run did not fail: it is simply not counted.
+              (err) => void (isCancellation(err) || counts.failed++),
             )
             .finally(() => void inFlight--),
         );
@@ -93,49 +156,64 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
       }
     }
     await Promise.all(running);
+    // Cancelled while the last documents ran: never list or continue as new after that.
+    if (CancellationScope.current().consideredCancelled) await CancellationScope.current().cancelRequested;
   }
 
-  if (input.phase !== 'sweep') {
-    const page = await acts.listSourcePage({ pipeline, sourceUri, cursor: input.cursor, pageSize: input.pageSize });
-    counts.listed += page.items.length;
-    await runDocuments(
-      page.items.map((i) => ({ uri: i.uri, workflowId: i.workflowId, event: { kind: 'upsert', sourceVersion: i.version } })),
-    );
-    if (page.cursor) {
-      await continueAsNew<typeof sourceWorkflow>({ ...input, cursor: page.cursor, pages, counts, paused, maxInFlight });
-    }
-    if (input.sweep === false) {
-      done = true;
-      return counts;
-    }
-    await continueAsNew<typeof sourceWorkflow>({
-      ...input,
-      phase: 'sweep',
-      cursor: undefined,
-      pages,
-      counts,
-      paused,
-      maxInFlight,
-    });
+  try {
+    return await run();
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    cancelling = true;
+    // The scope's cancellation reached every document workflow this run started; wait until each has cleaned up and
+    // closed, so a cancelled run leaves nothing behind it, then end cancelled.
+    await CancellationScope.nonCancellable(() => condition(() => inFlight === 0));
+    throw err;
   }
 
-  // Sweep: documents the ledger holds under this prefix that the source no longer has are deleted everywhere, so a
-  // delete whose event was lost (or never sent) still happens at the next run.
-  const removed = await acts.findRemoved({ pipeline, sourceUri, after: input.cursor, limit: input.pageSize });
-  await runDocuments(removed.items.map((i) => ({ ...i, event: { kind: 'delete' } })));
-  if (removed.next) {
-    await continueAsNew<typeof sourceWorkflow>({
-      ...input,
-      phase: 'sweep',
-      cursor: removed.next,
-      pages,
-      counts,
-      paused,
-      maxInFlight,
-    });
+  async function run(): Promise<SourceCounts> {
+    if (input.phase !== 'sweep') {
+      const page = await acts.listSourcePage({ pipeline, sourceUri, cursor: input.cursor, pageSize: input.pageSize });
+      counts.listed += page.items.length;
+      await runDocuments(
+        page.items.map((i) => ({ uri: i.uri, workflowId: i.workflowId, event: { kind: 'upsert', sourceVersion: i.version } })),
+      );
+      if (page.cursor) {
+        await continueAsNew<typeof sourceWorkflow>({ ...input, cursor: page.cursor, pages, counts, paused, maxInFlight });
+      }
+      if (input.sweep === false) {
+        done = true;
+        return counts;
+      }
+      await continueAsNew<typeof sourceWorkflow>({
+        ...input,
+        phase: 'sweep',
+        cursor: undefined,
+        pages,
+        counts,
+        paused,
+        maxInFlight,
+      });
+    }
+
+    // Sweep: documents the ledger holds under this prefix that the source no longer has are deleted everywhere, so a
+    // delete whose event was lost (or never sent) still happens at the next run.
+    const removed = await acts.findRemoved({ pipeline, sourceUri, after: input.cursor, limit: input.pageSize });
+    await runDocuments(removed.items.map((i) => ({ ...i, event: { kind: 'delete' } })));
+    if (removed.next) {
+      await continueAsNew<typeof sourceWorkflow>({
+        ...input,
+        phase: 'sweep',
+        cursor: removed.next,
+        pages,
+        counts,
+        paused,
+        maxInFlight,
+      });
+    }
+    done = true;
+    return counts;
   }
-  done = true;
-  return counts;
 }
 
 function record(counts: SourceCounts, o: DocOutcome): void {
