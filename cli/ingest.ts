@@ -92,13 +92,29 @@ program
   .command('promote')
   .description("blue/green: validate this spec's index version in every sink, then switch readers to it")
   .option('--retire-after <minutes>', 'keep the replaced version this long (default: the spec, 24 h)', (v) => Number(v))
-  .option('--force', 'skip the completeness checks')
+  .option('--force', 'skip the chunk-count checks (not the losses: those need --accept-loss)')
+  .option(
+    '--accept-loss <uri>',
+    'promote even though this live document loses its chunks (repeatable)',
+    (v: string, prev: string[] = []) => [...prev, v],
+  )
+  .option('--accept-all-losses', 'promote even though live documents lose their chunks')
   .option('--wait', 'also wait for the replaced version to be dropped')
   .option('--json', 'print one JSON object')
   .option('--no-worker', 'do not run workers in this process')
-  .action(async (opts: { retireAfter?: number; force?: boolean; wait?: boolean; json?: boolean; worker: boolean }) => {
-    await (await import('./commands/versions.ts')).promoteCommand(ctx(), opts);
-  });
+  .action(
+    async (opts: {
+      retireAfter?: number;
+      force?: boolean;
+      acceptLoss?: string[];
+      acceptAllLosses?: boolean;
+      wait?: boolean;
+      json?: boolean;
+      worker: boolean;
+    }) => {
+      await (await import('./commands/versions.ts')).promoteCommand(ctx(), opts);
+    },
+  );
 
 program
   .command('versions')
@@ -203,6 +219,43 @@ schedule
   .description('delete a schedule (its running source runs go on; apply recreates it while the spec declares it)')
   .argument('<name>')
   .action(async (name: string) => (await scheduleCommands()).deleteCommand(ctx(), name));
+
+const runs = program
+  .command('runs')
+  .description('source runs of this pipeline version and tenant: list, progress, pause, resume, throttle, cancel');
+const runsCommands = () => import('./commands/runs.ts');
+runs
+  .command('list')
+  .description('source runs, newest first: status, start time, source')
+  .option('--json', 'print a JSON array')
+  .action(async (opts: { json?: boolean }) => (await runsCommands()).listCommand(ctx(), opts));
+runs
+  .command('describe')
+  .description("a run's progress: listed, ingested, unchanged, deleted, failed, in flight, window, paused")
+  .argument('<source-uri>')
+  .option('--json', 'print one JSON object')
+  .action(async (uri: string, opts: { json?: boolean }) => (await runsCommands()).describeCommand(ctx(), uri, opts));
+runs
+  .command('pause')
+  .description('stop starting documents (those in flight finish)')
+  .argument('<source-uri>')
+  .action(async (uri: string) => (await runsCommands()).pauseCommand(ctx(), uri));
+runs
+  .command('resume')
+  .description('start documents again')
+  .argument('<source-uri>')
+  .action(async (uri: string) => (await runsCommands()).resumeCommand(ctx(), uri));
+runs
+  .command('throttle')
+  .description('set how many documents run at once (1 to 1000); lowering it lets those in flight finish')
+  .argument('<source-uri>')
+  .argument('<n>')
+  .action(async (uri: string, n: string) => (await runsCommands()).throttleCommand(ctx(), uri, n));
+runs
+  .command('cancel')
+  .description('stop the run: no new documents, those in flight cancelled and cleaned up, the run ends cancelled')
+  .argument('<source-uri>')
+  .action(async (uri: string) => (await runsCommands()).cancelCommand(ctx(), uri));
 
 for (const [name, args, description] of [
   ['up', ['up'], 'start the local stack (Temporal, Kafka, S3, Weaviate, Milvus, Chroma)'],

@@ -6,9 +6,11 @@ import { docStateQuery } from '../workflows/document.ts';
 import { pipelineKey, tenantKey } from '../workflows/search-attributes.ts';
 import { progressQuery } from '../workflows/source.ts';
 import { promoteStateQuery, retireNowSignal, rollbackSignal, type PromoteState } from '../workflows/promote.ts';
+import type { AcceptLosses } from '../workflows/promote-failures.ts';
 import { documentWorkflowId, sourceWorkflowId } from '../pipeline/ids.ts';
 import { PipelineSchedules } from './schedules.ts';
 import { sourceRunOptions } from './source-run.ts';
+import { listSourceRuns, runControls, type RunControls, type RunSummary } from './runs.ts';
 import { connectClient, type TemporalTarget } from './temporal-connection.ts';
 import { promoteWorkflowId, type DocEvent, type DocOutcome, type SourceCounts, type SourceProgress } from '../workflows/types.ts';
 
@@ -17,7 +19,8 @@ export interface RaglineClientOptions extends TemporalTarget {
   spec: PipelineSpec;
 }
 
-export interface IngestHandle {
+/** A source run: its progress and result, and its controls (pause, resume, throttle, cancel). */
+export interface IngestHandle extends RunControls {
   workflowId: string;
   progress(): Promise<SourceProgress>;
   result(): Promise<SourceCounts>;
@@ -71,7 +74,13 @@ export class RaglineClient {
       workflowId,
       progress: () => handle.query(progressQuery),
       result: () => handle.result() as Promise<SourceCounts>,
+      ...runControls(handle),
     };
+  }
+
+  /** The source runs of this pipeline version and tenant, newest first (Temporal's visibility lags a start a moment). */
+  async listRuns(): Promise<RunSummary[]> {
+    return listSourceRuns(this.temporal, pipelineRef(this.spec));
   }
 
   /** Signals the document's workflow (starting it if needed) and waits for the outcome of its pending events. */
@@ -92,7 +101,18 @@ export class RaglineClient {
    * Promotes this pipeline version (blue/green): validates its index in every sink against the ledger, switches the
    * readers' alias, and drops the replaced version after `retireAfterMs` (default: the spec's indexVersions).
    */
-  async promote(opts: { retireAfterMs?: number; force?: boolean } = {}): Promise<PromoteHandle> {
+  async promote(
+    opts: {
+      retireAfterMs?: number;
+      /** Skip the chunk-count checks (not the losses: those need `acceptLosses`). */
+      force?: boolean;
+      /**
+       * Documents readers see now that the new version may drop (failed or not ingested there), by source uri, or
+       * 'all'. Default: none, and any such document refuses the promotion (PromotionLossesNotAccepted).
+       */
+      acceptLosses?: AcceptLosses;
+    } = {},
+  ): Promise<PromoteHandle> {
     const ref = pipelineRef(this.spec);
     const workflowId = promoteWorkflowId(ref.name, ref.version, ref.tenant);
     const handle = await this.temporal.workflow.start('promoteIndexWorkflow', {
@@ -103,6 +123,7 @@ export class RaglineClient {
           pipeline: ref,
           retireAfterMs: opts.retireAfterMs ?? this.spec.indexVersions.retireAfterMinutes * 60_000,
           force: opts.force,
+          ...(opts.acceptLosses === undefined ? {} : { acceptLosses: opts.acceptLosses }),
         },
       ],
       typedSearchAttributes: [
@@ -124,7 +145,7 @@ export class RaglineClient {
           const { status } = await handle.describe();
           if (status.name !== 'RUNNING') return (await handle.result()) as PromoteState;
           const s = await state();
-          if (s.phase !== 'validating' && s.phase !== 'switching') return s;
+          if (s.phase !== 'validating' && s.phase !== 'switching' && s.phase !== 'compensating') return s;
           await new Promise((r) => setTimeout(r, 250));
         }
       },

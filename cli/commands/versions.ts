@@ -3,7 +3,7 @@ import type { IndexVersionRecord } from '../../connectors/ledger/ledger.ts';
 import { indexAlias, indexName } from '../../pipeline/spec.ts';
 import { createLedger, createSinks } from '../../workers/build-deps.ts';
 import type { PromoteState } from '../../workflows/promote.ts';
-import type { CliContext } from '../context.ts';
+import { normaliseSourceUri, type CliContext } from '../context.ts';
 
 export interface SinkVersions {
   sink: string;
@@ -56,7 +56,17 @@ export async function versionsCommand(ctx: CliContext, opts: { json?: boolean })
  */
 export async function promoteCommand(
   ctx: CliContext,
-  opts: { retireAfter?: number; force?: boolean; json?: boolean; worker: boolean; wait?: boolean },
+  opts: {
+    retireAfter?: number;
+    force?: boolean;
+    json?: boolean;
+    worker: boolean;
+    wait?: boolean;
+    /** `--accept-loss <uri>` (repeatable): live documents the new version may drop. */
+    acceptLoss?: string[];
+    /** `--accept-all-losses`. */
+    acceptAllLosses?: boolean;
+  },
 ): Promise<PromoteState> {
   const workers = opts.worker
     ? await (
@@ -77,12 +87,27 @@ export async function promoteCommand(
     const handle = await client.promote({
       retireAfterMs: opts.retireAfter === undefined ? undefined : opts.retireAfter * 60_000,
       force: opts.force,
+      ...(opts.acceptAllLosses
+        ? { acceptLosses: 'all' as const }
+        : opts.acceptLoss?.length
+          ? { acceptLosses: opts.acceptLoss.map((uri) => normaliseSourceUri(uri)) }
+          : {}),
     });
     const state = opts.wait ? await handle.result() : await handle.switched();
     if (opts.json) console.log(JSON.stringify({ workflowId: handle.workflowId, ...state }));
     else {
       for (const [sink, s] of Object.entries(state.sinks)) {
         console.log(`${sink}: readers now see ${indexName(ctx.spec)} (${s.chunks} chunks); replaced ${s.previous ?? 'nothing'}`);
+        const v = state.validation?.[sink];
+        for (const [tenant, t] of Object.entries(v?.tenants ?? {})) {
+          console.log(`  tenant ${tenant}: ${t.count} chunks (ledger ${t.expected}, ${t.documents} documents)`);
+        }
+        if (v?.acceptedLossCount) {
+          const more = v.acceptedLossCount - (v.acceptedLosses?.length ?? 0);
+          console.log(`  accepted losses (${v.acceptedLossCount}): no longer searchable after the switch`);
+          for (const l of v.acceptedLosses ?? []) console.log(`    ${l.tenant} ${l.sourceUri} (${l.error ?? l.reason})`);
+          if (more > 0) console.log(`    and ${more} more`);
+        }
       }
       if (state.phase === 'grace')
         console.log(
