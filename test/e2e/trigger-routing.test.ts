@@ -108,7 +108,16 @@ describe('trigger: Kafka and S3 events to document workflows', () => {
   /** Reads a topic from the start until `enough` says so. */
   async function drain(topic: string, enough: (got: KafkaMessage[]) => boolean): Promise<KafkaMessage[]> {
     const got: KafkaMessage[] = [];
-    const consumer = kafka.consumer({ groupId: uniqueName('trg-dlq-reader') });
+    // The trigger creates a dead-letter topic on its first letter: subscribing before then races its creation.
+    await eventually(
+      async () => {
+        const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
+        return meta?.topics[0]?.partitions.every((p) => p.leader >= 0) ? true : undefined;
+      },
+      30_000,
+      `topic ${topic} with leaders`,
+    );
+    const consumer = kafka.consumer({ groupId: uniqueName('trg-dlq-reader'), allowAutoTopicCreation: false });
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await consumer.run({ eachMessage: async ({ message }) => void got.push(message) });
