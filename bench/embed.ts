@@ -22,7 +22,7 @@ const { values: args } = parseArgs({
     // Texts per embedDocuments call; the two sides alternate per group, so a burst of load hits both alike.
     group: { type: 'string', default: '8' },
     // The pipeline spec's defaults for the local model (pipeline/spec.ts): 1,024 padded tokens per run.
-    'max-batch-tokens': { type: 'string', default: '1024' },
+    'max-batch-tokens': { type: 'string', default: '512' },
     threads: { type: 'string', default: '0' },
     // onnxruntime's busy-waiting threads (off by default in the embedder); both sessions get the same setting.
     spin: { type: 'boolean', default: false },

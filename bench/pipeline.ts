@@ -33,7 +33,7 @@ const { values: args } = parseArgs({
     big: { type: 'boolean' },
     /** Caps the worker's V8 heap (--max-old-space-size), as a memory-conscious deployment would. */
     'worker-heap-mb': { type: 'string' },
-    'max-batch-tokens': { type: 'string', default: '1024' },
+    'max-batch-tokens': { type: 'string', default: '512' },
     /** Run the ingest and embed workers as two processes (as a GPU deployment does) and report each one's peak. */
     'split-roles': { type: 'boolean' },
     /** Which big documents the memory run ingests: text, pdf or both (default). */

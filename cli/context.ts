@@ -14,6 +14,8 @@ export interface CliContext {
   /** The spec's `temporal` block with its secrets read; TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE override it. */
   temporal: TemporalTarget;
   s3: S3Access;
+  /** The global options (`--pipeline FILE`, `--tenant`) that rebuild this context in another `ingest` process. */
+  globalArgs: string[];
 }
 
 export function cliContext(opts: { pipeline?: string; tenant?: string }, env: NodeJS.ProcessEnv = process.env): CliContext {
@@ -40,6 +42,7 @@ export function cliContext(opts: { pipeline?: string; tenant?: string }, env: No
       accessKeyId: env.AWS_ACCESS_KEY_ID ?? stack.s3.accessKey,
       secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? stack.s3.secretKey,
     },
+    globalArgs: [...(pipelineFile ? ['--pipeline', pipelineFile] : []), ...(opts.tenant ? ['--tenant', opts.tenant] : [])],
   };
 }
 

@@ -5,6 +5,8 @@ import { Command, Option } from 'commander';
 import { StackConfigError } from '../infra/config.ts';
 import { StackUpError } from '../infra/stack.ts';
 import { PipelineSpecError } from '../pipeline/spec.ts';
+import { EmbedChildError } from '../workers/embed-child.ts';
+import type { LogLevel } from '@temporalio/worker';
 import type { WorkerOptions } from '../workers/worker.ts';
 import type { CodecServerCommandOptions } from './commands/codec-server.ts';
 import { cliContext, normaliseSourceUri } from './context.ts';
@@ -132,7 +134,15 @@ program
       .choices(['all', 'ingest', 'embed', 'trigger'])
       .default('all'),
   )
-  .action(async (opts: { role: 'all' | 'ingest' | 'embed' | 'trigger' }) => {
+  // For a parent that runs this worker as its child (`ingest run` with a local model): end when the parent does.
+  .addOption(new Option('--until-stdin-closes', 'shut down gracefully when stdin closes').hideHelp())
+  .addOption(
+    new Option('--log-level <level>', "the workers' log level")
+      .choices(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'])
+      .default('INFO')
+      .hideHelp(),
+  )
+  .action(async (opts: { role: 'all' | 'ingest' | 'embed' | 'trigger'; untilStdinCloses?: boolean; logLevel: LogLevel }) => {
     if (opts.role === 'trigger') return (await import('./commands/trigger.ts')).triggerCommand(ctx(), {});
     (await import('../workers/heap.ts')).execWithWorkerHeap(process.env);
     const c = ctx();
@@ -144,8 +154,12 @@ program
       s3: c.s3,
       baseDir: c.baseDir,
       bundleCacheDir: c.stack.cacheDir,
-      logLevel: 'INFO',
+      logLevel: opts.logLevel,
     });
+    if (opts.untilStdinCloses) {
+      process.stdin.once('close', () => void w.shutdown());
+      process.stdin.resume();
+    }
     console.error(`worker ${roles.join('+')} for pipeline ${c.spec.name} v${c.spec.version} is polling; Ctrl-C stops it`);
     await w.done;
   });
@@ -310,7 +324,12 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof PipelineSpecError || err instanceof StackUpError || err instanceof StackConfigError) {
+  if (
+    err instanceof PipelineSpecError ||
+    err instanceof StackUpError ||
+    err instanceof StackConfigError ||
+    err instanceof EmbedChildError
+  ) {
     console.error(`ingest: ${err.message}`);
     process.exitCode = 1;
   } else if (err instanceof WorkflowFailedError) {

@@ -3,6 +3,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { indexName } from '../../pipeline/spec.ts';
 import { RaglineClient } from '../../sdk/client.ts';
 import { createSinks } from '../../workers/build-deps.ts';
+import { embedsLocally, startEmbedChild, type EmbedChild } from '../../workers/embed-child.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
 import type { PromoteState } from '../../workflows/promote.ts';
 import type { SourceCounts } from '../../workflows/types.ts';
@@ -29,8 +30,11 @@ export interface RunSummary {
   embeddings: { hits: number; misses: number; hitRate: number };
   /** With --promote: the promotion's state once readers switched. */
   promotion?: PromoteState;
-  /** When the workers ran in this process: its peak resident memory so far (the kernel's maxrss), in MB. */
-  worker?: { peakRssMb: number };
+  /**
+   * When the workers ran in this process: its peak resident memory so far (the kernel's maxrss), in MB; and when the
+   * embed worker ran beside it as a child process (a local model), that process's peak.
+   */
+  worker?: { peakRssMb: number; embedPeakRssMb?: number };
 }
 
 /** `ingest run --source URI`: starts a source run; with --wait/--json follows it to the end. */
@@ -38,11 +42,16 @@ export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<Run
   const sourceUri = normaliseSourceUri(opts.source);
   const wait = opts.wait || opts.json || opts.promote;
   let workers: RunningWorkers | undefined;
+  let embedChild: EmbedChild | undefined;
   if (opts.worker !== false && wait) {
+    // A local model embeds in a child process of its own: the model and the worst document's parse then never meet
+    // in one process's memory. Both start at once; a child that fails to start stops the run before it begins.
+    const child = embedsLocally(ctx.spec) ? startEmbedChild(ctx.globalArgs) : undefined;
+    child?.catch(() => undefined);
     workers = await startWorkers({
       ...ctx.temporal,
       spec: ctx.spec,
-      roles: ['ingest', 'embed'],
+      roles: child ? ['ingest'] : ['ingest', 'embed'],
       s3: ctx.s3,
       baseDir: ctx.baseDir,
       // The folder this run names is readable by the workers it starts, wherever the spec's roots are.
@@ -50,6 +59,12 @@ export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<Run
       bundleCacheDir: ctx.stack.cacheDir,
       logLevel: 'ERROR',
     });
+    try {
+      embedChild = await child;
+    } catch (err) {
+      await workers.shutdown();
+      throw err;
+    }
   }
   const client = await RaglineClient.connect({ ...ctx.temporal, spec: ctx.spec });
   try {
@@ -60,9 +75,16 @@ export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<Run
       );
       return undefined;
     }
-    const counts = await follow(handle, !opts.json);
+    // An embed worker that dies mid-run would leave the run waiting for ever: its exit ends the wait, with its reason.
+    const counts = await follow(handle, !opts.json, embedChild?.failed);
     const summary = await summarise(ctx, counts);
-    if (workers) summary.worker = { peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) };
+    if (workers) {
+      const embedPeakRssMb = embedChild?.peakRssMb();
+      summary.worker = {
+        peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+        ...(embedPeakRssMb === undefined ? {} : { embedPeakRssMb }),
+      };
+    }
     // A run with failed documents still promotes: the failed ones keep no chunks in the new version, and the
     // completeness check counts only live documents. The operator sees the failures in the summary.
     if (opts.promote) summary.promotion = await (await client.promote()).switched();
@@ -71,11 +93,15 @@ export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<Run
     return summary;
   } finally {
     await client.close();
-    await workers?.shutdown();
+    await Promise.all([workers?.shutdown(), embedChild?.stop()]);
   }
 }
 
-async function follow(handle: Awaited<ReturnType<RaglineClient['startIngest']>>, showBar: boolean): Promise<SourceCounts> {
+async function follow(
+  handle: Awaited<ReturnType<RaglineClient['startIngest']>>,
+  showBar: boolean,
+  abort?: Promise<never>,
+): Promise<SourceCounts> {
   const bar =
     showBar && process.stderr.isTTY
       ? new SingleBar({ format: ' {bar} {value}/{total} documents | {status}', stream: process.stderr }, Presets.shades_classic)
@@ -98,7 +124,7 @@ async function follow(handle: Awaited<ReturnType<RaglineClient['startIngest']>>,
     }
   })();
   try {
-    return await handle.result();
+    return await (abort ? Promise.race([handle.result(), abort]) : handle.result());
   } finally {
     stop = true;
     await poll;

@@ -18,7 +18,7 @@ export const LocalOnnxConfig = z.object({
   hubModelId: z.string().min(1).optional(),
   allowRemote: z.boolean().default(false),
   /** Padded tokens per onnxruntime run (batch size x longest input): bounds memory and keeps padding waste small. */
-  maxBatchTokens: z.number().int().positive().default(8192),
+  maxBatchTokens: z.number().int().positive().default(512),
   /** Intra-op threads; 0 leaves onnxruntime's default (one per core). */
   threads: z.number().int().nonnegative().default(0),
   /**
