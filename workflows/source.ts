@@ -2,6 +2,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ApplicationFailure,
   CancellationScope,
+  ContinueAsNew,
   ParentClosePolicy,
   condition,
   continueAsNew,
@@ -11,9 +12,11 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
+  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
 import { docEventSignal, documentWorkflow } from './document.ts';
@@ -35,6 +38,12 @@ export const resumeSignal = defineSignal('resume');
 /** Changes how many document workflows run at once. */
 export const throttleSignal = defineSignal<[number]>('throttle');
 export const progressQuery = defineQuery<SourceProgress>('progress');
+
+/**
+ * Patch ids (Temporal `patched()`): histories recorded before a change replay the old logic.
+ * Final status: a run that ends sets its DocStatus to completed, cancelled or failed (it stayed `running` before).
+ */
+export const SOURCE_PATCHES = { finalStatus: 'source-final-status' } as const;
 
 /** Stops starting document workflows (those in flight finish); returns the run's new state. */
 export const pauseUpdate = defineUpdate<RunControlState>('pause');
@@ -160,14 +169,26 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
     if (CancellationScope.current().consideredCancelled) await CancellationScope.current().cancelRequested;
   }
 
+  /** The run's DocStatus once it ends (the Temporal UI filters on it); not for a run that continues as new. */
+  const finalStatus = (status: 'completed' | 'cancelled' | 'failed'): void => {
+    if (patched(SOURCE_PATCHES.finalStatus)) upsertSearchAttributes([{ key: docStatusKey, value: status }]);
+  };
+
   try {
-    return await run();
+    const result = await run();
+    finalStatus('completed');
+    return result;
   } catch (err) {
-    if (!isCancellation(err)) throw err;
+    if (!isCancellation(err)) {
+      // Continue-as-new travels as an error too: that run goes on.
+      if (!(err instanceof ContinueAsNew)) finalStatus('failed');
+      throw err;
+    }
     cancelling = true;
     // The scope's cancellation reached every document workflow this run started; wait until each has cleaned up and
     // closed, so a cancelled run leaves nothing behind it, then end cancelled.
     await CancellationScope.nonCancellable(() => condition(() => inFlight === 0));
+    finalStatus('cancelled');
     throw err;
   }
 

@@ -13,7 +13,7 @@ import { RunControlError, type RunSummary } from '../../sdk/runs.ts';
 import { docStatusKey } from '../../workflows/search-attributes.ts';
 import { throttleSignal } from '../../workflows/source.ts';
 import type { SourceProgress } from '../../workflows/types.ts';
-import { eventually } from '../support/stack.ts';
+import { eventually, uniqueName } from '../support/stack.ts';
 import { cliEnv, Harness } from './support.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -102,6 +102,18 @@ describe('source run controls: pause, resume, throttle, cancel (SDK and CLI)', (
     assert.equal(counts.ingested, DOCS, JSON.stringify(counts));
     assert.equal(counts.failed, 0);
     for (const uri of uris) assert.equal((await h.ledger.get(h.spec.tenant, uri))?.status, 'ingested', uri);
+    // The finished run says so in the Temporal UI's DocStatus column (it stayed `running` before).
+    const closed = await h.client.temporal.workflow.getHandle(run.workflowId).describe();
+    assert.equal(closed.status.name, 'COMPLETED');
+    assert.equal(closed.typedSearchAttributes.get(docStatusKey), 'completed');
+  });
+
+  it('a run that fails ends with DocStatus failed', async () => {
+    const run = await h.client.startIngest(`s3://${uniqueName('no-such-bucket')}/docs/`);
+    await assert.rejects(run.result(), WorkflowFailedError);
+    const closed = await h.client.temporal.workflow.getHandle(run.workflowId).describe();
+    assert.equal(closed.status.name, 'FAILED');
+    assert.equal(closed.typedSearchAttributes.get(docStatusKey), 'failed');
   });
 
   it('throttle refuses 0, -1, 1.5 and 100000 (update and signal alike), and throttle(1) narrows the window at once', async () => {
@@ -145,6 +157,7 @@ describe('source run controls: pause, resume, throttle, cancel (SDK and CLI)', (
     await assert.rejects(run.result(), (err) => err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure);
     const wf = h.client.temporal.workflow.getHandle(run.workflowId);
     assert.equal((await wf.describe()).status.name, 'CANCELLED');
+    assert.equal((await wf.describe()).typedSearchAttributes.get(docStatusKey), 'cancelled');
     await assert.rejects(run.pause(), RunControlError, 'a closed run takes no controls');
 
     // The run waited for its documents: each is done (ingested) or cancelled, none is still running.
