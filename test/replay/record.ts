@@ -12,7 +12,8 @@ import { eventually, uniqueName } from '../support/stack.ts';
 
 const out = join(import.meta.dirname, 'histories');
 const root = join(import.meta.dirname, '..', '..');
-const stamp = new Date().toISOString().slice(0, 10);
+// Recorded sets sit side by side: each file name starts with the minute its set was recorded.
+const stamp = new Date().toISOString().slice(0, 16).replace(':', '');
 
 const h = new Harness({
   name: uniqueName('replay').slice(0, 30),
