@@ -17,6 +17,7 @@ import {
   setHandler,
   startChild,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
 import { docEventSignal, documentWorkflow } from './document.ts';
@@ -125,7 +126,15 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
     if (why) return log.warn(`throttle signal ignored: ${why}`, { value: String(n), maxInFlight });
     maxInFlight = n;
   });
-  setHandler(progressQuery, () => ({ ...counts, inFlight, maxInFlight, paused, pages, done }));
+  setHandler(progressQuery, () => ({
+    ...counts,
+    inFlight,
+    maxInFlight,
+    paused,
+    pages,
+    done,
+    startedAt: workflowInfo().startTime.getTime(),
+  }));
 
   /** Runs one document workflow per item, at most `maxInFlight` at once, and waits for all of them. */
   async function runDocuments(items: Array<{ uri: string; workflowId: string; event: DocEvent }>): Promise<void> {

@@ -106,6 +106,8 @@ export interface SourceProgress extends SourceCounts {
   paused: boolean;
   pages: number;
   done: boolean;
+  /** When the run (its first execution, before any continue-as-new) started, in ms since the epoch. */
+  startedAt: number;
 }
 
 export function emptyCounts(): SourceCounts {

@@ -8,6 +8,7 @@ import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
 import type { PromoteState } from '../../workflows/promote.ts';
 import type { SourceCounts } from '../../workflows/types.ts';
 import { normaliseSourceUri, type CliContext } from '../context.ts';
+import { formatDuration, progressFigures } from '../progress.ts';
 
 export interface RunOptions {
   source: string;
@@ -104,17 +105,26 @@ async function follow(
 ): Promise<SourceCounts> {
   const bar =
     showBar && process.stderr.isTTY
-      ? new SingleBar({ format: ' {bar} {value}/{total} documents | {status}', stream: process.stderr }, Presets.shades_classic)
+      ? new SingleBar(
+          {
+            format: ' {bar} {value}/{total} documents | {chunks} chunks | {rate} docs/s | ETA {left} | {status}',
+            stream: process.stderr,
+          },
+          Presets.shades_classic,
+        )
       : undefined;
-  bar?.start(1, 0, { status: 'listing' });
+  bar?.start(1, 0, { status: 'listing', chunks: 0, rate: '0.0', left: '?' });
   let stop = false;
   const poll = (async () => {
     while (!stop) {
       try {
         const p = await handle.progress();
-        const finished = p.ingested + p.unchanged + p.deleted + p.failed + p.handedOff;
-        bar?.setTotal(Math.max(1, p.listed));
-        bar?.update(finished, {
+        const f = progressFigures(p, Date.now());
+        bar?.setTotal(Math.max(1, f.listed));
+        bar?.update(f.finished, {
+          chunks: f.chunks,
+          rate: f.docsPerSecond.toFixed(1),
+          left: formatDuration(f.etaSeconds),
           status: `${p.ingested} ingested, ${p.unchanged} unchanged, ${p.failed} failed${p.paused ? ' (paused)' : ''}`,
         });
       } catch {

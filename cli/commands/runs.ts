@@ -4,6 +4,7 @@ import { RunControlError } from '../../sdk/runs.ts';
 import type { RunControlState } from '../../workflows/run-controls.ts';
 import { normaliseSourceUri, type CliContext } from '../context.ts';
 import { printable } from '../printable.ts';
+import { progressFigures, progressLine } from '../progress.ts';
 
 /** Runs one `ingest runs` subcommand with a client; a refused control is one line on stderr and exit code 1. */
 async function withClient(ctx: CliContext, fn: (client: RaglineClient) => Promise<void>): Promise<void> {
@@ -48,8 +49,14 @@ export function describeCommand(ctx: CliContext, uri: string, opts: { json?: boo
     const { listed, ingested, unchanged, deleted, failed, handedOff, inFlight, maxInFlight, paused, pages, done } = p;
     const out = { workflowId: run.workflowId, status, listed, ingested, unchanged, deleted };
     const rest = { failed, handedOff, inFlight, maxInFlight, paused, pages, done };
-    if (opts.json) return console.log(JSON.stringify({ ...out, ...rest }));
+    const figures = progressFigures(p, Date.now());
+    if (opts.json) {
+      const live = { chunks: p.chunks, startedAt: new Date(p.startedAt).toISOString() };
+      const rate = { docsPerSecond: +figures.docsPerSecond.toFixed(3), etaSeconds: figures.etaSeconds ?? null };
+      return console.log(JSON.stringify({ ...out, ...rest, ...live, ...rate }));
+    }
     console.log(`${printable(uri)}: ${out.status}${paused ? ', paused' : ''}`);
+    console.log(`  ${progressLine(figures)}`);
     console.log(`  listed ${listed}, ingested ${ingested}, unchanged ${unchanged}, deleted ${deleted}, failed ${failed}`);
     console.log(
       `  in flight ${inFlight} of at most ${maxInFlight}; page ${pages}${handedOff ? `; handed off ${handedOff}` : ''}`,

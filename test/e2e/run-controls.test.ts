@@ -220,9 +220,18 @@ describe('source run controls: pause, resume, throttle, cancel (SDK and CLI)', (
     assert.equal(d.status, 'running');
     assert.equal(d.paused, true);
     assert.equal(d.maxInFlight, 2);
-    for (const k of ['listed', 'ingested', 'unchanged', 'deleted', 'failed', 'inFlight']) assert.equal(typeof d[k], 'number', k);
+    for (const k of ['listed', 'ingested', 'unchanged', 'deleted', 'failed', 'inFlight', 'chunks', 'docsPerSecond'])
+      assert.equal(typeof d[k], 'number', k);
+    // The run started before this command: its start time is the run's, and the rate counts from there.
+    const startedAt = Date.parse(String(d.startedAt));
+    assert.ok(startedAt <= Date.now() && startedAt > Date.now() - 600_000, String(d.startedAt));
+    assert.ok((d.chunks as number) >= 0 && (d.docsPerSecond as number) >= 0, described.stdout);
     const text = await runs(['describe', uri]);
     assert.match(text.stdout, /listed \d+, ingested \d+, unchanged \d+, deleted \d+, failed \d+/);
+    assert.match(
+      text.stdout,
+      /\d+\/\d+ documents, \d+ chunks, \d+\.\d docs\/s, ETA (\d+[smh]|\d+m\d\ds|\d+h\d\dm|\?), \d+ failed/,
+    );
 
     for (const bad of ['0', '-1', '1.5', '100000', 'abc']) {
       const out = await runs(['throttle', uri, bad]);
