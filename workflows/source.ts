@@ -80,6 +80,8 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
   let maxInFlight = input.maxInFlight;
   let inFlight = 0;
   const pages = (input.pages ?? 0) + 1;
+  // This execution's start is the run's only in its first execution: later ones are handed the first one's.
+  const startedAt = input.startedAt ?? workflowInfo().runStartTime.getTime();
   let done = false;
   let cancelling = false;
 
@@ -133,7 +135,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
     paused,
     pages,
     done,
-    startedAt: workflowInfo().startTime.getTime(),
+    startedAt,
   }));
 
   /** Runs one document workflow per item, at most `maxInFlight` at once, and waits for all of them. */
@@ -209,7 +211,15 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
         page.items.map((i) => ({ uri: i.uri, workflowId: i.workflowId, event: { kind: 'upsert', sourceVersion: i.version } })),
       );
       if (page.cursor) {
-        await continueAsNew<typeof sourceWorkflow>({ ...input, cursor: page.cursor, pages, counts, paused, maxInFlight });
+        await continueAsNew<typeof sourceWorkflow>({
+          ...input,
+          cursor: page.cursor,
+          pages,
+          counts,
+          paused,
+          maxInFlight,
+          startedAt,
+        });
       }
       if (input.sweep === false) {
         done = true;
@@ -223,6 +233,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
         counts,
         paused,
         maxInFlight,
+        startedAt,
       });
     }
 
@@ -239,6 +250,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
         counts,
         paused,
         maxInFlight,
+        startedAt,
       });
     }
     done = true;

@@ -92,6 +92,8 @@ export interface SourceWorkflowInput {
   maxInFlight: number;
   cursor?: string;
   pages?: number;
+  /** When the run's first execution started (ms since the epoch), carried across continue-as-new. */
+  startedAt?: number;
   counts?: SourceCounts;
   paused?: boolean;
   /** `list` pages the source; `sweep` then deletes what the ledger has under the prefix and the source lacks. */

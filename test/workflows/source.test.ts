@@ -50,14 +50,30 @@ describe('source workflow', () => {
       }),
     );
     const workflowId = uniqueName('src-wf');
-    const counts = await worker.runUntil(
-      env.client.workflow.execute(sourceWorkflow, {
+    // The run's start time, as its progress query gives it on every page (each page is an execution of its own).
+    const startedAt = new Map<number, number>();
+    const counts = await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(sourceWorkflow, {
         taskQueue,
         workflowId,
         args: [{ pipeline, sourceUri: 's3://b/', pageSize: 3, maxInFlight: 2 }],
         workflowExecutionTimeout: '2 minutes',
-      }),
-    );
+      });
+      const result = handle.result();
+      let finished = false;
+      void result.finally(() => (finished = true)).catch(() => undefined);
+      while (!finished) {
+        const p = await env.client.workflow
+          .getHandle(workflowId)
+          .query(progressQuery)
+          .catch(() => undefined);
+        if (p) startedAt.set(p.pages, p.startedAt);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return result;
+    });
+    assert.ok(startedAt.size >= 2, `progress seen on ${startedAt.size} page(s)`);
+    assert.equal(new Set(startedAt.values()).size, 1, `one start time across continue-as-new: ${[...startedAt]}`);
     assert.equal(counts.listed, 7);
     assert.equal(counts.ingested, 6);
     assert.equal(counts.unchanged, 1);
