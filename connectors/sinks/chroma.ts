@@ -14,7 +14,7 @@ import {
 import { ChromaSinkConfig } from './chroma.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import { trustCertificateAuthority } from '../shared/tls.ts';
-import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
+import type { ChunkMetadata, ChunkPage, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
 import { checkVector, fromStored, invalid, toStored } from './records.ts';
 
 // Layout: one Chroma collection per index (pipeline and index version); our tenants are a metadata field `tenant`
@@ -28,12 +28,19 @@ import { checkVector, fromStored, invalid, toStored } from './records.ts';
 // metadata whole), so a reader resolves the old index or the new one, never neither; and as aliases and indexes are
 // both collections, one name can never be both. dropIndex lists the collections to find aliases pointing at the index:
 // a setAlias racing a dropIndex of its target can still lose (the orchestration moves aliases long before it drops).
+//
+// Scans (scanChunks) page by offset: `get` returns rows in the collection's insertion order (an upsert of an existing
+// id keeps its place, checked against Chroma 1.0), so rows written during a scan land after it and cannot push others
+// forward, but deleting rows an earlier page returned moves every later row back by one; the caller reports those
+// deletes (`deletedSince`) and the next page starts that much earlier. The cursor is `{"offset":n}`.
 
 export { ChromaSinkConfig } from './chroma.config.ts';
 
 type Space = 'cosine' | 'ip' | 'l2';
 const ALIAS = 'ragline_alias';
 const SPACE: Record<IndexSpec['metric'], Space> = { cosine: 'cosine', dot: 'ip', l2: 'l2' };
+/** The largest scan page: Chroma sets no limit of its own, this bounds one reply's size. */
+const MAX_SCAN_PAGE = 10_000;
 
 interface Index {
   col: Collection;
@@ -72,6 +79,21 @@ function fromMetadata(m: Metadata | null | undefined): ChunkMetadata {
 function score(space: Space, distance: number): number {
   // Chroma reports distances: cosine 1 - cos, ip 1 - dot, l2 the squared distance. Higher scores are nearer.
   return space === 'l2' ? -distance : 1 - distance;
+}
+
+/** The offset a scan cursor holds; a cursor this sink did not make is refused. */
+function scanOffset(index: string, cursor: string | undefined): number {
+  if (cursor === undefined) return 0;
+  let offset: unknown;
+  try {
+    offset = (JSON.parse(cursor) as { offset?: unknown }).offset;
+  } catch {
+    offset = undefined;
+  }
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0) {
+    throw invalid(`scanChunks on ${index}: ${JSON.stringify(cursor)} is not a cursor of this sink`);
+  }
+  return offset as number;
 }
 
 function documentWhere(tenant: string, sourceUri: string): Where {
@@ -292,6 +314,48 @@ export function createChromaSink(config: ChromaSinkConfig): Sink {
           text: res.documents[0]?.[i] ?? '',
           metadata: fromMetadata(res.metadatas[0]?.[i]),
         }));
+      });
+    },
+
+    async scanChunks(
+      index: string,
+      opts: { tenant: string; limit: number; cursor?: string; deletedSince?: number },
+    ): Promise<ChunkPage> {
+      const { limit, deletedSince = 0 } = opts;
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_PAGE) {
+        throw invalid(`scanChunks on ${index}: limit must be an integer from 1 to ${MAX_SCAN_PAGE}`);
+      }
+      if (!Number.isSafeInteger(deletedSince) || deletedSince < 0) {
+        throw invalid(`scanChunks on ${index}: deletedSince must be a non-negative integer`);
+      }
+      // The rows the caller deleted sat before the cursor: every later row moved back by that many.
+      const offset = Math.max(0, scanOffset(index, opts.cursor) - deletedSince);
+      return withIndex(index, 'scanChunks', async ({ col }) => {
+        const res = await col.get({ where: { tenant: opts.tenant }, include: ['metadatas'], limit, offset });
+        const chunks = res.ids.map((id, i) => ({ id, sourceUri: fromMetadata(res.metadatas[i]).sourceUri }));
+        // A full page may be the last one: the next call then finds nothing and ends the scan.
+        return chunks.length < limit ? { chunks } : { chunks, cursor: JSON.stringify({ offset: offset + chunks.length }) };
+      });
+    },
+
+    async findIds(index: string, tenant: string, chunks: ScannedChunk[]): Promise<string[]> {
+      const ids = [...new Set(chunks.map((ch) => ch.id))];
+      if (ids.length === 0) return [];
+      return withIndex(index, 'findIds', async ({ col }) => {
+        const size = await batchSize();
+        const out: string[] = [];
+        for (let i = 0; i < ids.length; i += size) {
+          out.push(...(await col.get({ ids: ids.slice(i, i + size), where: { tenant }, include: [] })).ids);
+        }
+        return out;
+      });
+    },
+
+    async hasIndex(index: string): Promise<boolean> {
+      // An alias is a pointer collection here: only a collection ensureIndex made (it records dims) is an index.
+      return admin(`hasIndex ${index}`, async () => {
+        const col = await find(index);
+        return aliasOf(col) === undefined && typeof col?.metadata?.dims === 'number';
       });
     },
 

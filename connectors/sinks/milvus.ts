@@ -1,8 +1,8 @@
 import { ConsistencyLevelEnum, DataType, MilvusClient, type FieldType, type ResStatus } from '@zilliz/milvus2-sdk-node';
 import { MilvusSinkConfig } from './milvus.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
-import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector, fromStored, invalid, rejected, toStored } from './records.ts';
+import type { ChunkMetadata, ChunkPage, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
+import { checkVector, fromStored, invalid, ownIndexFound, rejected, toStored } from './records.ts';
 
 // Layout: one Milvus collection per index with an explicit schema. Our tenant is a VarChar partition key: Milvus hashes
 // it into the collection's partitions (16 by default), so a tenant filter searches one partition instead of all, and
@@ -21,6 +21,19 @@ import { checkVector, fromStored, invalid, rejected, toStored } from './records.
 // broken by the upgrade; a reindex (a new index version) makes a collection that has it. Not added in place: Milvus
 // Lite 3.2.2 answers addCollectionField with an empty status and adds nothing (tried), and a field added to a
 // production Milvus must be nullable, unlike the others.
+//
+// Scans (scanChunks) cannot page by primary key or offset (see idsOfDocument), so they split the id space into ranges
+// by position: position p of 2^32 stands for the id text of p's 8 hex digits without trailing zeros, and a range holds
+// the ids from its start position's text up to its end's (position 0 has no lower bound and 2^32 no upper one, so ids
+// that are not lowercase hex are covered too; the texts grow with p, so consecutive ranges never overlap or leave a
+// gap). The first range's width comes from the tenant's count, so that it holds about 3/4 of a page (one query then
+// usually makes a page without running over); each later one's from the rows the one before held. A range is read whole, sorted by id, and a page that ends inside it continues after its
+// last id. Its query carries a limit above what a range should hold: a reply that reaches it is no whole range (Milvus
+// returns any `limit` matches, not the first), so the range is narrowed and read again, keeping memory near a page;
+// only ids bunched under one 8-digit prefix (no pipeline chunk ids) are read without a limit. Milvus compares VarChar
+// ids by their UTF-8 bytes (checked with Milvus Lite 3.2.2), and so does the sort here. Queries, not rows, dominate the
+// cost (about 0.1-0.4 s each on Milvus Lite, however few rows), hence few, page-sized ranges and no count per range.
+// Rows written or deleted during a scan move no other row, so deletedSince is not needed.
 
 export { MilvusSinkConfig } from './milvus.config.ts';
 
@@ -29,6 +42,14 @@ const METRIC: Record<IndexSpec['metric'], Metric> = { cosine: 'COSINE', dot: 'IP
 const OWNER = 'ragline.index';
 const MAX_TOPK = 16_384;
 const MAX_REQUEST_BYTES = 8 << 20;
+/** The largest scan page, as for search (one Milvus result window). */
+const MAX_SCAN_PAGE = 16_384;
+/** Scan positions: the 8 hex digits that open a UUID (see the layout comment). */
+const SCAN_POSITIONS = 2 ** 32;
+/** Queries one scanChunks call makes at most before it returns what it has. */
+const MAX_SCAN_QUERIES = 32;
+/** Ids per query of findIds. */
+const IDS_PER_QUERY = 1000;
 
 /** VarChar capacities in bytes; a value over them is refused before anything is written. */
 const MAX_BYTES = {
@@ -161,6 +182,72 @@ function fields(dims: number): FieldType[] {
     { name: 'end', data_type: DataType.Int64 },
   ];
 }
+
+/** Where a scan stands: at the range of width `w` starting at position `p`, after id `a` when a page ended inside it. */
+interface ScanCursor {
+  p: number;
+  w: number;
+  a?: string;
+}
+
+/** The id text a position stands for (see the layout comment): '' for 0, undefined (no bound) for 2^32. */
+function positionText(p: number): string | undefined {
+  if (p <= 0) return '';
+  if (p >= SCAN_POSITIONS) return undefined;
+  return p.toString(16).padStart(8, '0').replace(/0+$/, '');
+}
+
+/** The last position whose text (positionText) is at most `id`. */
+function positionOf(id: string): number {
+  let p = 0;
+  for (let i = 0; i < 8; i++) {
+    const ch = id[i];
+    // Past the id's end, or a character below '0': zeros from here on.
+    if (ch === undefined || ch < '0') return p * 16 ** (8 - i);
+    if (/[0-9a-f]/.test(ch)) {
+      p = p * 16 + parseInt(ch, 16);
+      continue;
+    }
+    // Between '9' and 'a' or above 'f': the digit below it, then the highest position under that.
+    return (p * 16 + (ch < 'a' ? 9 : 15) + 1) * 16 ** (7 - i) - 1;
+  }
+  return p;
+}
+
+/** The filter of a scan's current range for one tenant. */
+function rangeFilter(tenant: string, { p, w, a }: ScanCursor): string {
+  const terms = [`tenant == ${milvusString(tenant)}`];
+  const lo = positionText(p);
+  if (lo) terms.push(`id >= ${milvusString(lo)}`);
+  if (a !== undefined) terms.push(`id > ${milvusString(a)}`);
+  const hi = positionText(p + w);
+  if (hi !== undefined) terms.push(`id < ${milvusString(hi)}`);
+  return terms.join(' && ');
+}
+
+function parseScanCursor(index: string, cursor: string): ScanCursor {
+  let c: Partial<ScanCursor> | undefined;
+  try {
+    c = JSON.parse(cursor) as Partial<ScanCursor>;
+  } catch {
+    c = undefined;
+  }
+  const position = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) <= SCAN_POSITIONS;
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    !position(c.p) ||
+    !position(c.w) ||
+    c.w < 1 ||
+    c.p >= SCAN_POSITIONS ||
+    (c.a !== undefined && typeof c.a !== 'string')
+  ) {
+    throw invalid(`scanChunks on ${index}: ${JSON.stringify(cursor)} is not a cursor of this sink`);
+  }
+  return { p: c.p, w: c.w, ...(c.a === undefined ? {} : { a: c.a }) };
+}
+
+const byBytes = (x: string, y: string) => Buffer.compare(Buffer.from(x, 'utf8'), Buffer.from(y, 'utf8'));
 
 function documentFilter(tenant: string, sourceUri: string): string {
   return `tenant == ${milvusString(tenant)} && source_uri == ${milvusString(sourceUri)}`;
@@ -475,6 +562,106 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
           metadata: fromRow(r),
         }));
       });
+    },
+
+    async scanChunks(
+      index: string,
+      opts: { tenant: string; limit: number; cursor?: string; deletedSince?: number },
+    ): Promise<ChunkPage> {
+      const { tenant, limit, deletedSince = 0 } = opts;
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_PAGE) {
+        throw invalid(`scanChunks on ${index}: limit must be an integer from 1 to ${MAX_SCAN_PAGE}`);
+      }
+      if (!Number.isSafeInteger(deletedSince) || deletedSince < 0) {
+        throw invalid(`scanChunks on ${index}: deletedSince must be a non-negative integer`);
+      }
+      let at: ScanCursor | undefined = opts.cursor === undefined ? undefined : parseScanCursor(index, opts.cursor);
+      return withIndex(index, 'scanChunks', async ({ collection }) => {
+        const query = async (filter: string, output_fields: string[], limit?: number) =>
+          check(
+            await conn().query({
+              collection_name: collection,
+              filter,
+              output_fields,
+              consistency_level: strong,
+              ...(limit === undefined ? {} : { limit }),
+            }),
+            `query ${collection}`,
+          ).data;
+        // Rows a range should hold: under a page, so that one range usually makes a page without running over.
+        const target = Math.max(1, Math.floor((limit * 3) / 4));
+        // A reply of this many rows is no whole range (offset + limit stays within Milvus's window of 16,384).
+        const cap = Math.min(4 * limit, MAX_SCAN_PAGE - 1) + 1;
+        let queries = 0;
+        if (!at) {
+          const n = Number((await query(`tenant == ${milvusString(tenant)}`, ['count(*)']))[0]?.['count(*)'] ?? 0);
+          queries++;
+          if (n === 0) return { chunks: [] };
+          at = { p: 0, w: Math.min(SCAN_POSITIONS, Math.max(1, Math.floor((SCAN_POSITIONS / n) * target))) };
+        }
+        const chunks: ScannedChunk[] = [];
+        while (at && chunks.length < Math.ceil(limit / 2) && queries < MAX_SCAN_QUERIES) {
+          const bunched = at.w === 1;
+          const rows = (await query(rangeFilter(tenant, at), ['id', 'source_uri'], bunched ? undefined : cap))
+            .map((r) => ({ id: String(r.id), sourceUri: String(r.source_uri ?? '') }))
+            .sort((x, y) => byBytes(x.id, y.id));
+          queries++;
+          if (!bunched && rows.length >= cap) {
+            // More than a range should hold: read a sixteenth of it instead, from where the last page ended if it did
+            // inside this range (everything up to that id came back already).
+            const p: number = at.a === undefined ? at.p : Math.max(at.p, positionOf(at.a));
+            at = { ...at, p, w: Math.max(1, Math.floor(at.w / 16)) };
+            continue;
+          }
+          const room = limit - chunks.length;
+          chunks.push(...rows.slice(0, room));
+          if (rows.length > room) {
+            // The page ends inside this range: the next one continues after its last id.
+            at = { ...at, a: chunks[chunks.length - 1]!.id };
+            break;
+          }
+          const p: number = at.p + at.w;
+          if (p >= SCAN_POSITIONS) {
+            at = undefined;
+            break;
+          }
+          // The next range's width follows the rows this one held (a continued range says less: its width stays).
+          const w =
+            at.a !== undefined ? at.w : Math.round(at.w * Math.min(4, Math.max(1 / 4, target / Math.max(rows.length, 1))));
+          const next: ScanCursor = { p, w: Math.min(SCAN_POSITIONS - p, Math.max(1, w)) };
+          // An id the last page ended on may lie beyond where a narrowed range ended: nothing up to it comes back again.
+          const lo: string = positionText(p)!;
+          at = at.a !== undefined && byBytes(at.a, lo) >= 0 ? { ...next, a: at.a } : next;
+        }
+        return at ? { chunks, cursor: JSON.stringify(at) } : { chunks };
+      });
+    },
+
+    async findIds(index: string, tenant: string, chunks: ScannedChunk[]): Promise<string[]> {
+      const ids = [...new Set(chunks.map((ch) => ch.id))];
+      if (ids.length === 0) return [];
+      return withIndex(index, 'findIds', async ({ collection }) => {
+        const out: string[] = [];
+        for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
+          const batch = ids.slice(i, i + IDS_PER_QUERY);
+          const res = check(
+            await conn().query({
+              collection_name: collection,
+              filter: `tenant == ${milvusString(tenant)} && id in [${batch.map(milvusString).join(', ')}]`,
+              output_fields: ['id'],
+              consistency_level: strong,
+            }),
+            `query ${collection}`,
+          );
+          out.push(...res.data.map((r) => String(r.id)));
+        }
+        return out;
+      });
+    },
+
+    async hasIndex(index: string): Promise<boolean> {
+      // An alias's name resolves to the collection it points at, which belongs to another index: not an index here.
+      return admin(`hasIndex ${index}`, async () => ownIndexFound(describe(index)));
     },
 
     async getAlias(alias: string): Promise<string | undefined> {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Errors, Pinecone, type Index, type RecordMetadata } from '@pinecone-database/pinecone';
 import { PineconeSinkConfig } from './pinecone.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
-import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
+import type { ChunkMetadata, ChunkPage, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
 import { checkVector as checkFinite, fromStored, invalid, toStored } from './records.ts';
 import { shortFloat32s } from './pinecone-floats.ts';
 
@@ -34,6 +34,12 @@ import { shortFloat32s } from './pinecone-floats.ts';
 // resolves the old index or the new one, never neither; reads of the registry are eventually consistent like any
 // other (a getAlias right after setAlias may still answer the old index for a moment).
 //
+// Scans (scanChunks) list the tenant's namespace in id order, the cursor being the list's pagination token (a position
+// in that order, so writes and deletes during a scan move nothing and deletedSince is not needed). A listed id names its
+// document only by docKey: the source uri of a docKey is learnt by fetching one record of it (its metadata), and kept
+// in a bounded memo like the chunk ids. findIds fetches the full record ids, which the caller's source uris give.
+// Fetch takes its ids in the URL, so ids go LIST_PAGE at a time (about 7.5 KB of URL), under the 1,000 the service takes.
+//
 // Writes are eventually consistent: a read right after a write may miss it, and a deleteDocument racing a fresh upsert
 // of the same document can miss the newest chunks (the next reconcile removes them).
 
@@ -50,6 +56,8 @@ const LIST_PAGE = 100;
 const IDS_PER_REQUEST = 1000;
 const MEMO_LIMIT = 100_000;
 const MAX_ID_LENGTH = 512;
+/** The largest scan page: that many ids are listed (LIST_PAGE at a time) and fetched for their source uris at most. */
+const MAX_SCAN_PAGE = IDS_PER_REQUEST;
 
 /** A non-2xx answer, thrown by our fetch so its status and Retry-After survive the SDK (whose errors keep neither). */
 class HttpFailure extends Error {
@@ -104,6 +112,8 @@ function checkVector(v: Float32Array, dims: number, what: string): void {
 
 const docKey = (sourceUri: string) => createHash('sha256').update(sourceUri).digest('hex').slice(0, 32);
 const chunkOf = (recordId: string) => recordId.slice(recordId.indexOf('#') + 1);
+/** The docKey of a record id (a record id without one, which this sink never writes, stands for itself). */
+const keyOf = (recordId: string) => (recordId.includes('#') ? recordId.slice(0, recordId.indexOf('#')) : recordId);
 
 /** Metadata for one record and its size as JSON, cutting the text to fit `budget` bytes. */
 function toMetadata(r: SinkRecord, budget: number): { metadata: RecordMetadata; bytes: number } {
@@ -179,6 +189,8 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
   let dims: number | undefined;
   let controlPlaneChecked = false;
   const memo = new Map<string, { tenant: string; key: string }>();
+  /** docKey -> source uri, learnt from writes and scans. */
+  const uris = new Map<string, string>();
 
   const enc = (s: string) => encodeURIComponent(s).replaceAll('.', '%2E');
   const nsBase = (name: string) => {
@@ -196,6 +208,10 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
   const remember = (chunkId: string, tenant: string, key: string) => {
     if (memo.size >= MEMO_LIMIT) memo.delete(memo.keys().next().value!);
     memo.set(chunkId, { tenant, key });
+  };
+  const rememberUri = (key: string, sourceUri: string) => {
+    if (uris.size >= MEMO_LIMIT && !uris.has(key)) uris.delete(uris.keys().next().value!);
+    uris.set(key, sourceUri);
   };
 
   async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -235,6 +251,41 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
       paginationToken = page.pagination?.next || undefined;
     } while (paginationToken);
     return out;
+  }
+
+  /** The records among `ids` that exist in one namespace, with their metadata, LIST_PAGE ids per fetch. */
+  async function fetchRecords(namespace: string, ids: string[]): Promise<Map<string, RecordMetadata | undefined>> {
+    const out = new Map<string, RecordMetadata | undefined>();
+    for (let i = 0; i < ids.length; i += LIST_PAGE) {
+      const res = await index.fetch({ ids: ids.slice(i, i + LIST_PAGE), namespace });
+      for (const [id, r] of Object.entries(res.records ?? {})) out.set(id, r.metadata);
+    }
+    return out;
+  }
+
+  /** The source uri of each docKey among `ids`, from the memo or one fetched record of it; keys all gone are left out. */
+  async function sourceUris(namespace: string, ids: string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const unknown = new Map<string, string[]>();
+    for (const id of ids) {
+      const key = keyOf(id);
+      const uri = uris.get(key);
+      if (uri !== undefined) found.set(key, uri);
+      else (unknown.get(key) ?? unknown.set(key, []).get(key)!).push(id);
+    }
+    // One record per docKey, then (for a docKey whose record went in between) the rest of its ids on this page.
+    for (const pick of [(list: string[]) => list.slice(0, 1), (list: string[]) => list.slice(1)]) {
+      const want = [...unknown.values()].flatMap(pick);
+      if (want.length === 0) break;
+      for (const [id, meta] of await fetchRecords(namespace, want)) {
+        const key = keyOf(id);
+        if (typeof meta?.source_uri !== 'string' || found.has(key)) continue;
+        found.set(key, meta.source_uri);
+        rememberUri(key, meta.source_uri);
+        unknown.delete(key);
+      }
+    }
+    return found;
   }
 
   async function deleteRecordIds(namespace: string, ids: string[]): Promise<void> {
@@ -346,7 +397,11 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
           }
         };
         await Promise.all(Array.from({ length: Math.min(c.concurrency, plan.length) }, worker));
-        for (const r of records) remember(r.id, r.metadata.tenant, docKey(r.metadata.sourceUri));
+        for (const r of records) {
+          const key = docKey(r.metadata.sourceUri);
+          remember(r.id, r.metadata.tenant, key);
+          rememberUri(key, r.metadata.sourceUri);
+        }
       });
     },
 
@@ -394,6 +449,7 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
         const key = docKey(sourceUri);
         const ids = (await listIds(ns(name, tenant), `${key}#`)).map(chunkOf);
         for (const id of ids) remember(id, tenant, key);
+        if (ids.length > 0) rememberUri(key, sourceUri);
         return ids;
       });
     },
@@ -419,6 +475,76 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
         }
         return hits.sort((a, b) => b.score - a.score).slice(0, opts.topK);
       });
+    },
+
+    async scanChunks(
+      name: string,
+      opts: { tenant: string; limit: number; cursor?: string; deletedSince?: number },
+    ): Promise<ChunkPage> {
+      const { tenant, limit, deletedSince = 0 } = opts;
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_PAGE) {
+        throw invalid(`scanChunks on ${name}: limit must be an integer from 1 to ${MAX_SCAN_PAGE}`);
+      }
+      if (!Number.isSafeInteger(deletedSince) || deletedSince < 0) {
+        throw invalid(`scanChunks on ${name}: deletedSince must be a non-negative integer`);
+      }
+      let token: unknown;
+      if (opts.cursor !== undefined) {
+        try {
+          token = (JSON.parse(opts.cursor) as { token?: unknown }).token;
+        } catch {
+          token = undefined;
+        }
+        if (typeof token !== 'string' || token === '') {
+          throw invalid(`scanChunks on ${name}: ${JSON.stringify(opts.cursor)} is not a cursor of this sink`);
+        }
+      }
+      let paginationToken = token as string | undefined;
+      return call(`scanChunks on ${name}`, async () => {
+        const namespace = ns(name, tenant);
+        const ids: string[] = [];
+        // List pages hold LIST_PAGE ids at most: a larger page takes several, each asking only for what still fits.
+        do {
+          const page = await index.listPaginated({
+            namespace,
+            limit: Math.min(LIST_PAGE, limit - ids.length),
+            ...(paginationToken ? { paginationToken } : {}),
+          });
+          for (const v of page.vectors ?? []) if (v.id) ids.push(v.id);
+          paginationToken = page.pagination?.next || undefined;
+        } while (paginationToken && ids.length < limit);
+        const found = await sourceUris(namespace, ids);
+        const chunks: ScannedChunk[] = [];
+        for (const id of ids) {
+          const sourceUri = found.get(keyOf(id));
+          // Every record of its document went during the scan: nothing to report.
+          if (sourceUri === undefined) continue;
+          chunks.push({ id: chunkOf(id), sourceUri });
+          remember(chunkOf(id), tenant, keyOf(id));
+        }
+        return paginationToken ? { chunks, cursor: JSON.stringify({ token: paginationToken }) } : { chunks };
+      });
+    },
+
+    async findIds(name: string, tenant: string, chunks: ScannedChunk[]): Promise<string[]> {
+      if (chunks.length === 0) return [];
+      return call(`findIds on ${name}`, async () => {
+        const asked = new Map<string, string>();
+        for (const ch of chunks) asked.set(`${docKey(ch.sourceUri)}#${ch.id}`, ch.id);
+        const held = await fetchRecords(ns(name, tenant), [...asked.keys()]);
+        const out = new Set<string>();
+        for (const id of held.keys()) {
+          const chunk = asked.get(id);
+          if (chunk === undefined) continue;
+          out.add(chunk);
+          remember(chunk, tenant, keyOf(id));
+        }
+        return [...out];
+      });
+    },
+
+    async hasIndex(name: string): Promise<boolean> {
+      return call(`hasIndex ${name}`, async () => indexExists(name, await registered([regId('index', name)])));
     },
 
     async getAlias(alias: string): Promise<string | undefined> {
@@ -476,6 +602,7 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
     async close(): Promise<void> {
       // The SDK holds no connections of its own (it uses fetch); forget what was learnt.
       memo.clear();
+      uris.clear();
       dims = undefined;
     },
   };

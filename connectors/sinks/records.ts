@@ -11,6 +11,17 @@ export function rejected(message: string): ConnectorError {
   return new ConnectorError(FailureType.SinkRejected, message);
 }
 
+/**
+ * hasIndex from a lookup that rejects (SinkRejected) a name that is an alias or a collection ensureIndex did not make:
+ * neither is an index of ours. Other failures (an outage) pass through.
+ */
+export function ownIndexFound(lookup: Promise<unknown>): Promise<boolean> {
+  return lookup.then(
+    (found) => found !== undefined,
+    (err: unknown) => (err instanceof ConnectorError && err.type === FailureType.SinkRejected ? false : Promise.reject(err)),
+  );
+}
+
 /** The vector has the index's dimension and only finite components. */
 export function checkVector(v: Float32Array, dims: number, what: string): void {
   if (v.length !== dims) throw invalid(`${what}: vector has ${v.length} dimensions, the index has ${dims}`);

@@ -26,6 +26,18 @@ export interface SearchHit {
   metadata: ChunkMetadata;
 }
 
+/** One chunk as a scan sees it: enough to find its document in the ledger. */
+export interface ScannedChunk {
+  id: string;
+  sourceUri: string;
+}
+
+export interface ChunkPage {
+  chunks: ScannedChunk[];
+  /** Where the next page starts; absent when the scan is over. A page may be short, even empty, while a cursor remains. */
+  cursor?: string;
+}
+
 export interface IndexSpec {
   /** Collection/index name for this pipeline and index version. */
   name: string;
@@ -39,12 +51,23 @@ export interface Sink {
   ensureIndex(spec: IndexSpec): Promise<void>;
   upsert(index: string, records: SinkRecord[]): Promise<void>;
   deleteIds(index: string, ids: string[]): Promise<void>;
+  /** Whether the index exists (made by ensureIndex and not dropped); an alias's name is not an index. */
+  hasIndex(index: string): Promise<boolean>;
   /** Removes every chunk of one document (by tenant and source uri). */
   deleteDocument(index: string, tenant: string, sourceUri: string): Promise<void>;
   count(index: string, filter?: { tenant?: string; sourceUri?: string }): Promise<number>;
   /** Ids stored for one document, for reconciliation. */
   idsOfDocument(index: string, tenant: string, sourceUri: string): Promise<string[]>;
   search(index: string, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]>;
+  /**
+   * Pages through every chunk of one tenant in an index, for reconciliation, in the sink's own order and with bounded
+   * memory whatever the index size. Every chunk present for the whole scan comes back at least once. `deletedSince`: how
+   * many chunks returned by earlier pages the caller has deleted (deleteIds) since it got `cursor`; a sink that pages by
+   * offset steps back by that much, others ignore it. The cursor is opaque text (it is stored in activity heartbeats).
+   */
+  scanChunks(index: string, opts: { tenant: string; limit: number; cursor?: string; deletedSince?: number }): Promise<ChunkPage>;
+  /** The ids among `chunks` (of one tenant) that the index holds, in any order. Any number of ids: batched inside. */
+  findIds(index: string, tenant: string, chunks: ScannedChunk[]): Promise<string[]>;
   /*
    * Index versions (blue/green). An alias is the readers' stable name for the live version of an index: a native
    * alias where the database has them (Weaviate, Milvus), a stored pointer record where it does not (Chroma, Pinecone).

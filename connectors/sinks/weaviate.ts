@@ -2,8 +2,8 @@ import weaviate, { Filters, type Collection, type FilterValue, type WeaviateClie
 import { WeaviateSinkConfig } from './weaviate.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import { trustCertificateAuthority } from '../shared/tls.ts';
-import type { ChunkMetadata, IndexSpec, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector, fromStored, invalid, rejected, toStored } from './records.ts';
+import type { ChunkMetadata, ChunkPage, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
+import { checkVector, fromStored, invalid, ownIndexFound, rejected, toStored } from './records.ts';
 
 // Layout: one Weaviate collection (class) per index, with our tenants as a `tenant` property that every read and delete
 // filters on. Weaviate's native multi-tenancy (a shard per tenant) is the alternative; it isolates tenants physically
@@ -24,6 +24,11 @@ import { checkVector, fromStored, invalid, rejected, toStored } from './records.
 // it; ensureIndex and upsert add it (a schema change Weaviate allows on a live class) rather than let auto-schema guess
 // it on the first write with `word` tokenization, or fail where auto-schema is off. Objects written before read back
 // without a path.
+//
+// Scans (scanChunks) use the cursor API (`after`: the last uuid read), which walks the class in uuid order and reads
+// only what it returns, but takes no filter (Weaviate 1.39 refuses `where` with `after`): the tenant is filtered here,
+// so a page of one tenant among many may come back short or empty. Filtered keyset pages (as exactIds) would sort every
+// match of the tenant on each page. Writes and deletes during a scan move no other object, so deletedSince is not needed.
 
 export { WeaviateSinkConfig } from './weaviate.config.ts';
 
@@ -53,6 +58,10 @@ const PROPS = [
   'end',
 ] as const;
 const HEADING_PATH = 'heading_path';
+/** The largest scan page: Weaviate's QUERY_MAXIMUM_RESULTS default, which caps a cursor page too. */
+const MAX_SCAN_PAGE = 10_000;
+/** Cursor pages one scanChunks call reads at most while its tenant's chunks do not fill the page. */
+const MAX_SCAN_READS = 10;
 const KEYWORD = { dataType: 'text' as const, tokenization: 'field' as const, indexSearchable: false };
 
 interface InsertObject {
@@ -143,6 +152,21 @@ function readMeta(description: string | undefined): { index?: unknown; dims?: un
 function ownerOf(description: string | undefined): string | undefined {
   const index = readMeta(description)?.index;
   return typeof index === 'string' ? index : undefined;
+}
+
+/** The uuid a scan cursor continues after ('' at the start); a cursor this sink did not make is refused. */
+function scanAfter(index: string, cursor: string | undefined): string {
+  if (cursor === undefined) return '';
+  let after: unknown;
+  try {
+    after = (JSON.parse(cursor) as { after?: unknown }).after;
+  } catch {
+    after = undefined;
+  }
+  if (typeof after !== 'string' || !UUID.test(after)) {
+    throw invalid(`scanChunks on ${index}: ${JSON.stringify(cursor)} is not a cursor of this sink`);
+  }
+  return after;
 }
 
 export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
@@ -456,6 +480,62 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
           metadata: fromProps(o.properties),
         }));
       });
+    },
+
+    async scanChunks(
+      index: string,
+      opts: { tenant: string; limit: number; cursor?: string; deletedSince?: number },
+    ): Promise<ChunkPage> {
+      const { tenant, limit, deletedSince = 0 } = opts;
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_PAGE) {
+        throw invalid(`scanChunks on ${index}: limit must be an integer from 1 to ${MAX_SCAN_PAGE}`);
+      }
+      if (!Number.isSafeInteger(deletedSince) || deletedSince < 0) {
+        throw invalid(`scanChunks on ${index}: deletedSince must be a non-negative integer`);
+      }
+      let after = scanAfter(index, opts.cursor);
+      return withIndex(index, 'scanChunks', async ({ col }) => {
+        const chunks: ScannedChunk[] = [];
+        for (let reads = 0; reads < MAX_SCAN_READS; reads++) {
+          const res = await col.query.fetchObjects({ after, limit, returnProperties: ['tenant', 'source_uri'] });
+          for (const o of res.objects) {
+            // Exact: the tenant property's `field` tokenization would match values differing in surrounding spaces.
+            if (o.properties.tenant === tenant) chunks.push({ id: o.uuid, sourceUri: String(o.properties.source_uri ?? '') });
+            after = o.uuid;
+            // The page is full: the next one starts after this object (the rest of this read is read again).
+            if (chunks.length === limit) return { chunks, cursor: JSON.stringify({ after }) };
+          }
+          if (res.objects.length < limit) return { chunks };
+        }
+        return { chunks, cursor: JSON.stringify({ after }) };
+      });
+    },
+
+    async findIds(index: string, tenant: string, chunks: ScannedChunk[]): Promise<string[]> {
+      // Weaviate keeps uuids in lowercase; an id that is no uuid cannot be there. The caller gets its own spelling back.
+      if (chunks.length === 0) return [];
+      const asked = new Map<string, string>();
+      for (const { id } of chunks) if (UUID.test(id.toLowerCase())) asked.set(id.toLowerCase(), id);
+      const ids = [...asked.keys()];
+      return withIndex(index, 'findIds', async ({ col }) => {
+        const size = Math.min(c.pageSize, MAX_SCAN_PAGE);
+        const out: string[] = [];
+        for (let i = 0; i < ids.length; i += size) {
+          const batch = ids.slice(i, i + size);
+          const res = await col.query.fetchObjects({
+            filters: Filters.and(col.filter.byId().containsAny(batch), col.filter.byProperty('tenant').equal(tenant)),
+            limit: batch.length,
+            returnProperties: ['tenant'],
+          });
+          for (const o of res.objects) if (o.properties.tenant === tenant) out.push(asked.get(o.uuid) ?? o.uuid);
+        }
+        return out;
+      });
+    },
+
+    async hasIndex(index: string): Promise<boolean> {
+      // An alias's name resolves to the collection it points at, which belongs to another index: not an index here.
+      return admin(`hasIndex ${index}`, async () => ownIndexFound(lookup(index)));
     },
 
     async getAlias(alias: string): Promise<string | undefined> {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { FailureType } from '../../connectors/shared/errors.ts';
@@ -161,6 +162,83 @@ describe('Milvus sink specifics', () => {
       const ids = await big.idsOfDocument(name, 't', 'doc://huge');
       assert.equal(ids.length, 17_000);
       assert.equal(new Set(ids).size, 17_000);
+    } finally {
+      await big.close();
+    }
+  });
+
+  it('scans ids bunched under one prefix and ids that are not lowercase hex, each exactly once', async () => {
+    const name = `${base}scan`;
+    await sink.ensureIndex({ name, dims: 2, metric: 'l2' });
+    const big = createMilvusSink({ address, batchSize: 5000 });
+    try {
+      // 1,500 ids under one prefix (as `uuid` in the contract makes them): more than a range may hold, down to depth 8.
+      const bunched = Array.from({ length: 1500 }, (_, i) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`);
+      const spread = Array.from({ length: 300 }, () => randomUUID());
+      const odd = ['A', 'Zed', '-', '#x', '3', '3-x', '30', '3f', '4', 'ü', '~', 'g', 'ff', 'fffffffff', 'x"y\\z', 'ÿ😀'];
+      const ids = [...bunched, ...spread, ...odd];
+      await big.upsert(
+        name,
+        ids.map((id, i) => rec(id, [i, 1], 't', `doc://${i % 5}`, i)),
+      );
+      await big.upsert(name, [rec('other-tenant', [1, 1], 'u')]);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let pages = 0; pages < 200; pages++) {
+        // Pages alternate between two sinks: a cursor is plain text that any worker continues from.
+        const page = await (pages % 2 ? big : sink).scanChunks(name, { tenant: 't', limit: 100, cursor });
+        assert.ok(page.chunks.length <= 100);
+        for (const c of page.chunks) {
+          seen.push(c.id);
+          assert.equal(c.sourceUri, `doc://${ids.indexOf(c.id) % 5}`, c.id);
+        }
+        cursor = page.cursor;
+        if (cursor === undefined) break;
+      }
+      assert.equal(cursor, undefined, 'the scan ends');
+      assert.equal(seen.length, ids.length, 'no id twice');
+      assert.deepEqual([...seen].sort(), [...ids].sort());
+    } finally {
+      await big.close();
+    }
+  });
+
+  it('scans rows written into the range a page ended in, more than a range may hold, without skipping any', async () => {
+    const name = `${base}scanw`;
+    await sink.ensureIndex({ name, dims: 2, metric: 'l2' });
+    const big = createMilvusSink({ address, batchSize: 5000 });
+    try {
+      const ids = Array.from({ length: 300 }, () => randomUUID());
+      await big.upsert(
+        name,
+        ids.map((id, i) => rec(id, [i, 1], 't', 'doc://w', i)),
+      );
+      const seen = new Set<string>();
+      let cursor: string | undefined;
+      let added: string[] = [];
+      for (let pages = 0; pages < 500; pages++) {
+        const page = await sink.scanChunks(name, { tenant: 't', limit: 20, cursor });
+        for (const c of page.chunks) seen.add(c.id);
+        cursor = page.cursor;
+        if (cursor === undefined) break;
+        // The first page that ends inside a range (the cursor is this sink's own JSON): 200 rows right after its last
+        // id, more than the 81 a reply of a 20-chunk scan may hold, so the rest of that range must be narrowed.
+        const after = (JSON.parse(cursor) as { a?: string }).a;
+        if (added.length === 0 && after !== undefined) {
+          added = Array.from({ length: 200 }, (_, i) => `${after}-${i}`);
+          await big.upsert(
+            name,
+            added.map((id, i) => rec(id, [i, 2], 't', 'doc://w', i)),
+          );
+        }
+      }
+      assert.equal(cursor, undefined, 'the scan ends');
+      assert.equal(added.length, 200, 'a page ended inside a range');
+      assert.deepEqual(
+        [...ids, ...added].filter((id) => !seen.has(id)),
+        [],
+        'none skipped',
+      );
     } finally {
       await big.close();
     }

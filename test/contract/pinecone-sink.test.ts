@@ -196,6 +196,67 @@ describe('Pinecone sink specifics', () => {
     assert.deepEqual(await sink.idsOfDocument(name, 'b', rec(3).metadata.sourceUri), [rec(3).id]);
   });
 
+  it("scans a namespace in list pages, learning each document's uri with one fetch, and finds ids 100 a fetch", async () => {
+    const name = await fresh();
+    const recs = Array.from({ length: 250 }, (_, i) => rec(i, { tenant: 's', uri: `doc://scan/${i % 3}` }));
+    await sink.upsert(name, [...recs, rec(900, { tenant: 'other' })]);
+    // A sink of another process: it knows no uri yet.
+    const other = createPineconeSink({ apiKey: KEY, indexHost: server.url });
+    const requests = () => server.stats().requests;
+    const before = requests();
+    const page = await other.scanChunks(name, { tenant: 's', limit: 1000 });
+    assert.equal(page.cursor, undefined);
+    assert.deepEqual(
+      page.chunks.sort((a, b) => a.id.localeCompare(b.id)),
+      recs.map((r) => ({ id: r.id, sourceUri: r.metadata.sourceUri })).sort((a, b) => a.id.localeCompare(b.id)),
+    );
+    const after = requests();
+    assert.equal(after['GET /vectors/list']! - (before['GET /vectors/list'] ?? 0), 3, 'list pages of 100');
+    assert.equal(after['GET /vectors/fetch']! - (before['GET /vectors/fetch'] ?? 0), 1, 'one fetch for the 3 documents');
+    const small = await other.scanChunks(name, { tenant: 's', limit: 120 });
+    assert.equal(small.chunks.length, 120);
+    assert.ok(small.cursor);
+    assert.equal(requests()['GET /vectors/fetch'], after['GET /vectors/fetch'], 'the uris are remembered');
+    // findIds: the full record ids, 100 to a fetch (the ids travel in the URL).
+    const ask = Array.from({ length: 2500 }, (_, i) => ({ id: rec(i).id, sourceUri: `doc://scan/${i % 3}` }));
+    const fetches = requests()['GET /vectors/fetch']!;
+    const found = await other.findIds(name, 's', ask);
+    assert.deepEqual(found.sort(), recs.map((r) => r.id).sort());
+    assert.equal(requests()['GET /vectors/fetch']! - fetches, 25);
+  });
+
+  it('learns the uri of a document from its other records when the one it fetched went during the scan', async () => {
+    const name = await fresh();
+    const recs = Array.from({ length: 6 }, (_, i) => rec(i, { tenant: 's', uri: 'doc://going' }));
+    await sink.upsert(name, recs);
+    const fresher = createPineconeSink({ apiKey: KEY, indexHost: server.url });
+    const ns = `${name}.s`;
+    const listed = ((await raw(`/vectors/list?namespace=${encodeURIComponent(ns)}`)).vectors as { id: string }[]).map(
+      (v) => v.id,
+    );
+    const realFetch = globalThis.fetch;
+    let once = true;
+    // The first listed record is deleted right after the list page is served, before the sink fetches it.
+    globalThis.fetch = async (input: string | URL | Request, init?: RequestInit) => {
+      const res = await realFetch(input, init);
+      if (once && String(input instanceof Request ? input.url : input).includes('/vectors/list')) {
+        once = false;
+        await raw('/vectors/delete', { ids: [listed[0]], namespace: ns });
+      }
+      return res;
+    };
+    try {
+      const page = await fresher.scanChunks(name, { tenant: 's', limit: 10 });
+      assert.equal(once, false);
+      assert.deepEqual(
+        page.chunks.filter((c) => c.id !== listed[0]!.split('#')[1]),
+        listed.slice(1).map((id) => ({ id: id.split('#')[1], sourceUri: 'doc://going' })),
+      );
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  });
+
   it('keeps index names and tenants with dots apart', async () => {
     await sink.ensureIndex({ name: `${base}x`, dims: 8, metric: 'cosine' });
     await sink.ensureIndex({ name: `${base}x.y`, dims: 8, metric: 'cosine' });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ConnectorError, FailureType } from '../../connectors/shared/errors.ts';
-import type { IndexSpec, Sink, SinkRecord } from '../../connectors/sinks/sink.ts';
+import type { ChunkPage, IndexSpec, ScannedChunk, Sink, SinkRecord } from '../../connectors/sinks/sink.ts';
 import { eventually, uniqueName } from '../support/stack.ts';
 
 // One behaviour suite for every Sink, written against the interface only. Each case uses its own index, named from
@@ -46,6 +47,12 @@ function record(id: string, seed: number, tenant = 't1', sourceUri = 'doc://a', 
 function uuid(n: number, ns = 0): string {
   const hex = (n + ns * 1_000_000).toString(16).padStart(12, '0');
   return `00000000-0000-4000-8000-${hex}`;
+}
+
+/** UUIDs spread over the whole id space like the pipeline's chunk ids (sha256-based), unlike `uuid`'s shared prefix. */
+function spreadUuid(n: number, ns = 0): string {
+  const h = createHash('sha256').update(`${ns}/${n}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 async function settles<T>(read: () => Promise<T>, expected: T, what: string): Promise<void> {
@@ -270,6 +277,138 @@ export function sinkContract(name: string, factory: () => Promise<SinkUnderTest>
       await settles(() => sink.count(s.name), 1, 'the index still takes its own dimension');
     });
 
+    describe('reconciliation reads (scanChunks, findIds)', () => {
+      /** `count` chunks of one tenant spread over `docs` documents, with ids spread like the pipeline's. */
+      const chunksOf = (tenant: string, ns: number, count: number, docs: number): SinkRecord[] =>
+        Array.from({ length: count }, (_, i) => record(spreadUuid(i, ns), i, tenant, `doc://scan/${i % docs}`, i));
+      const byId = (chunks: ScannedChunk[]) => [...chunks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const expected = (recs: SinkRecord[]) => byId(recs.map((r) => ({ id: r.id, sourceUri: r.metadata.sourceUri })));
+
+      /** Every page of a scan; `each` runs after a page and returns how many of its chunks it deleted. */
+      async function scanAll(
+        index: string,
+        tenant: string,
+        limit: number,
+        each: (page: ChunkPage) => Promise<number> = async () => 0,
+      ): Promise<ScannedChunk[]> {
+        const seen: ScannedChunk[] = [];
+        let cursor: string | undefined;
+        let deletedSince = 0;
+        for (let pages = 0; ; pages++) {
+          assert.ok(pages < 1000, 'the scan ends');
+          const page = await sink.scanChunks(index, { tenant, limit, cursor, deletedSince });
+          assert.ok(page.chunks.length <= limit, `a page of ${page.chunks.length} chunks exceeds the limit ${limit}`);
+          seen.push(...page.chunks);
+          deletedSince = await each(page);
+          if (page.cursor === undefined) return seen;
+          assert.equal(typeof page.cursor, 'string');
+          cursor = page.cursor;
+        }
+      }
+
+      /** Each chunk once (a scan may repeat a chunk, never skip one). */
+      const distinct = (chunks: ScannedChunk[]) => byId([...new Map(chunks.map((c) => [c.id, c])).values()]);
+
+      it('scanChunks pages through exactly one tenant, every chunk with its source uri, no page over the limit', async () => {
+        const s = await fresh();
+        const t1 = chunksOf('t1', 20, 230, 7);
+        const t2 = chunksOf('t2', 21, 40, 3);
+        await sink.upsert(s.name, [...t1, ...t2]);
+        await settles(() => sink.count(s.name), 270, 'count after upsert');
+        await settles(() => sink.count(s.name, { tenant: 't1' }), 230, 't1 count after upsert');
+        await settles(async () => distinct(await scanAll(s.name, 't1', 50)), expected(t1), 'scan of t1');
+        assert.deepEqual(distinct(await scanAll(s.name, 't2', 50)), expected(t2), 'scan of t2');
+        assert.deepEqual(distinct(await scanAll(s.name, 't2', 7)), expected(t2), 'scan of t2, small pages');
+        assert.deepEqual(await scanAll(s.name, 't9', 50), [], 'a tenant with no chunks');
+        const empty = await fresh();
+        assert.deepEqual(await scanAll(empty.name, 't1', 50), [], 'an empty index');
+      });
+
+      it('scanChunks skips no chunk when the caller deletes chunks of earlier pages during the scan', async () => {
+        const s = await fresh();
+        const t1 = chunksOf('t1', 22, 200, 5);
+        const t2 = chunksOf('t2', 23, 30, 2);
+        await sink.upsert(s.name, [...t1, ...t2]);
+        await settles(() => sink.count(s.name, { tenant: 't1' }), 200, 't1 count after upsert');
+        await settles(() => sink.count(s.name), 230, 'count after upsert');
+        const deleted = new Set<string>();
+        const seen = await scanAll(s.name, 't1', 30, async (page) => {
+          // Every other chunk of the page, as a reconciler deletes the orphans it finds.
+          const gone = page.chunks.filter((_, i) => i % 2 === 0).map((c) => c.id);
+          await sink.deleteIds(s.name, gone);
+          for (const id of gone) deleted.add(id);
+          return gone.length;
+        });
+        assert.ok(deleted.size > 0);
+        const kept = t1.filter((r) => !deleted.has(r.id));
+        const seenIds = new Set(seen.map((c) => c.id));
+        assert.deepEqual(
+          kept.filter((r) => !seenIds.has(r.id)).map((r) => r.id),
+          [],
+          'every chunk never deleted was returned',
+        );
+        assert.ok(
+          seen.every((c) => t1.some((r) => r.id === c.id)),
+          'only chunks of the tenant',
+        );
+        await settles(async () => distinct(await scanAll(s.name, 't1', 30)), expected(kept), 'a second scan sees what is left');
+      });
+
+      it('findIds returns exactly the ids the index holds for that tenant, in batches for any number of ids', async () => {
+        const s = await fresh();
+        const t1 = chunksOf('t1', 24, 30, 4);
+        const t2 = chunksOf('t2', 25, 10, 2);
+        await sink.upsert(s.name, [...t1, ...t2]);
+        await settles(() => sink.count(s.name), 40, 'count after upsert');
+        const asChunk = (r: SinkRecord): ScannedChunk => ({ id: r.id, sourceUri: r.metadata.sourceUri });
+        const never = Array.from({ length: 10 }, (_, i) => ({ id: spreadUuid(i, 26), sourceUri: `doc://scan/${i % 4}` }));
+        const ids = (chunks: ScannedChunk[]) => sink.findIds(s.name, 't1', chunks).then((found) => [...found].sort());
+        const want = t1.map((r) => r.id).sort();
+        await settles(() => ids([...t2.map(asChunk), ...t1.map(asChunk), ...never, asChunk(t1[0]!)]), want, 'findIds of a mix');
+        assert.deepEqual(
+          await ids(t1.slice(0, 3).map(asChunk)),
+          want.filter((id) => t1.slice(0, 3).some((r) => r.id === id)),
+        );
+        assert.deepEqual(await sink.findIds(s.name, 't2', never), []);
+        assert.deepEqual(await sink.findIds(s.name, 't1', []), []);
+        // 2,500 ids in one call, the present ones spread among them.
+        const many = Array.from({ length: 2500 - 40 }, (_, i) => ({ id: spreadUuid(i, 27), sourceUri: `doc://scan/${i % 4}` }));
+        for (const [k, r] of [...t1, ...t2].entries()) many.splice(k * 60, 0, asChunk(r));
+        assert.equal(many.length, 2500);
+        assert.deepEqual(await ids(many), want);
+      });
+
+      it('fails on a missing index as count does, and refuses a bad limit, cursor or deletedSince', async () => {
+        const missing = `${base}missing${n++}`;
+        const chunks = [{ id: uuid(0), sourceUri: 'doc://a' }];
+        const countFailure = await sink.count(missing).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        if (countFailure === undefined) {
+          // A sink whose count reads a missing index as empty reads it as empty here too.
+          assert.deepEqual(await sink.scanChunks(missing, { tenant: 't1', limit: 10 }), { chunks: [] });
+          assert.deepEqual(await sink.findIds(missing, 't1', chunks), []);
+        } else {
+          assert.ok(countFailure instanceof ConnectorError, String(countFailure));
+          const same = isTyped(countFailure.type, countFailure.retryable);
+          await assert.rejects(sink.scanChunks(missing, { tenant: 't1', limit: 10 }), same);
+          await assert.rejects(sink.findIds(missing, 't1', chunks), same);
+        }
+        const s = await fresh();
+        for (const limit of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 1_000_000_000]) {
+          await rejectsTyped(sink.scanChunks(s.name, { tenant: 't1', limit }), FailureType.InvalidInput);
+        }
+        await rejectsTyped(
+          sink.scanChunks(s.name, { tenant: 't1', limit: 10, cursor: 'not a cursor' }),
+          FailureType.InvalidInput,
+        );
+        await rejectsTyped(sink.scanChunks(s.name, { tenant: 't1', limit: 10, deletedSince: -1 }), FailureType.InvalidInput);
+        // Every sink serves pages of 500, the reconciler's.
+        assert.deepEqual(await sink.scanChunks(s.name, { tenant: 't1', limit: 500 }), { chunks: [] });
+      });
+    });
+
     describe('index versions (aliases)', () => {
       const alias = () => `${base}a${n++}`;
       const resolves = (a: string, expected: string | undefined) => settles(() => sink.getAlias(a), expected, `alias ${a}`);
@@ -285,6 +424,20 @@ export function sinkContract(name: string, factory: () => Promise<SinkUnderTest>
         assert.ok(index, `alias ${a} resolves`);
         return (await sink.search(index, vec(0), { topK: 1 }))[0]?.text;
       };
+
+      it('hasIndex is true for a made index only: not before, not for an alias, not after a drop', async () => {
+        const s = await fresh();
+        const a = alias();
+        assert.equal(await sink.hasIndex(`${s.name}x`), false);
+        await settles(() => sink.hasIndex(s.name), true, 'hasIndex after ensureIndex');
+        await sink.setAlias(a, s.name);
+        await resolves(a, s.name);
+        assert.equal(await sink.hasIndex(a), false, 'an alias is not an index');
+        await sink.deleteAlias(a);
+        await resolves(a, undefined);
+        await sink.dropIndex(s.name);
+        await settles(() => sink.hasIndex(s.name), false, 'hasIndex after dropIndex');
+      });
 
       it('creates, moves and deletes an alias; readers resolve the old index or the new one, never neither', async () => {
         const a = alias();

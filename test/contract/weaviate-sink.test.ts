@@ -156,6 +156,38 @@ describe('Weaviate sink specifics', () => {
     await assert.rejects(sink.upsert(name, [rec('chunk-1', [1, 1])]), isTyped(FailureType.InvalidInput, false));
   });
 
+  it('scans one tenant among others exactly (short pages while the cursor remains), and finds uppercase ids', async () => {
+    const name = `${base}scan`;
+    await sink.ensureIndex({ name, dims: 2, metric: 'cosine' });
+    // 5 chunks of `t` among 120 of a tenant differing only by surrounding spaces, which a `field` filter would match.
+    const mine = Array.from({ length: 5 }, (_, i) => rec(randomUUID(), [1, i], 't', `doc://${i}`, i));
+    const spaced = Array.from({ length: 120 }, (_, i) => rec(randomUUID(), [i, 1], ' t ', 'doc://s', i));
+    await sink.upsert(name, [...mine, ...spaced]);
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await sink.scanChunks(name, { tenant: 't', limit: 3, cursor });
+      sizes.push(page.chunks.length);
+      for (const c of page.chunks) {
+        seen.push(c.id);
+        assert.equal(c.sourceUri, mine.find((r) => r.id === c.id)?.metadata.sourceUri, c.id);
+      }
+      cursor = page.cursor;
+    } while (cursor !== undefined && sizes.length < 200);
+    assert.equal(cursor, undefined);
+    assert.deepEqual(seen.sort(), mine.map((r) => r.id).sort());
+    assert.ok(sizes.every((n) => n <= 3));
+    const ids = [mine[0]!.id.toUpperCase(), mine[1]!.id, spaced[0]!.id, 'chunk-1'];
+    const found = await sink.findIds(
+      name,
+      't',
+      ids.map((id) => ({ id, sourceUri: 'doc://0' })),
+    );
+    assert.deepEqual(found.sort(), [mine[0]!.id.toUpperCase(), mine[1]!.id].sort(), "the caller's spelling, exact tenant");
+    assert.deepEqual(await sink.findIds(name, ' t ', [{ id: spaced[0]!.id, sourceUri: 'doc://s' }]), [spaced[0]!.id]);
+  });
+
   it('retries objects the server refuses once, then fails naming them', async () => {
     const name = `${base}refuse`;
     await sink.ensureIndex({ name, dims: 3, metric: 'cosine' });
