@@ -12,6 +12,8 @@ export interface BlobStore {
   /** Throws ConnectorError(NotFound) when the key does not exist. */
   get(key: string): Promise<Readable>;
   exists(key: string): Promise<boolean>;
+  /** When the key was last written. Throws ConnectorError(NotFound) when it does not exist. */
+  modifiedAt(key: string): Promise<Date>;
   delete(key: string): Promise<void>;
   /** Deletes every key under `prefix`; returns how many. */
   deletePrefix(prefix: string): Promise<number>;

@@ -145,6 +145,20 @@ export function createLocalDirBlobStore(config: LocalDirBlobStoreConfig): BlobSt
     }
   }
 
+  async function modifiedAt(key: string): Promise<Date> {
+    validateKey(key);
+    try {
+      const st = await stat(pathOf(key));
+      if (!st.isFile()) throw new ConnectorError(FailureType.NotFound, `blob ${key} not found`);
+      return st.mtime;
+    } catch (err) {
+      if (err instanceof ConnectorError) throw err;
+      if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR')
+        throw new ConnectorError(FailureType.NotFound, `blob ${key} not found`);
+      throw fsError(`cannot stat ${key}`, err);
+    }
+  }
+
   /** Deletes one key; false when there was none. */
   async function remove(key: string): Promise<boolean> {
     const path = pathOf(key);
@@ -192,6 +206,7 @@ export function createLocalDirBlobStore(config: LocalDirBlobStoreConfig): BlobSt
     put,
     get,
     exists,
+    modifiedAt,
     async delete(key) {
       validateKey(key);
       await remove(key);

@@ -151,6 +151,18 @@ export function createS3BlobStore(config: S3BlobStoreConfig): S3BlobStore {
     }
   }
 
+  async function modifiedAt(key: string): Promise<Date> {
+    validateKey(key);
+    try {
+      const head = await client.send(new HeadObjectCommand({ Bucket, Key: base + key }));
+      if (!head.LastModified) throw new ConnectorError(FailureType.InvalidInput, `head ${where(key)}: no Last-Modified`);
+      return head.LastModified;
+    } catch (err) {
+      if (err instanceof ConnectorError) throw err;
+      throw mapS3Error(err, `head ${where(key)}`);
+    }
+  }
+
   async function* listFrom(prefix: string): AsyncGenerator<string> {
     let token: string | undefined;
     do {
@@ -192,6 +204,7 @@ export function createS3BlobStore(config: S3BlobStoreConfig): S3BlobStore {
     put,
     get,
     exists,
+    modifiedAt,
     async delete(key) {
       validateKey(key);
       try {

@@ -105,6 +105,8 @@ export interface Ledger {
    * chunk ids, for one tenant or all: what a complete index of that version holds.
    */
   totals(pipelineVersion: string, tenant?: string): Promise<{ documents: number; chunks: number }>;
+  /** Removes every row of one tenant from this version (an aborted reindex); returns how many. Other versions keep theirs. */
+  deleteTenant(tenant: string): Promise<number>;
   /** Every recorded version of an alias, all sinks, in the order first recorded (a replace keeps its place). */
   listIndexVersions(alias: string): Promise<IndexVersionRecord[]>;
   /** Inserts or replaces the record for (alias, sink, index). */

@@ -303,6 +303,15 @@ function postgresView(shared: PgShared, scope: LedgerScope): Ledger {
       return { documents: Number(rows[0]!.documents), chunks: Number(rows[0]!.chunks) };
     },
 
+    async deleteTenant(tenant) {
+      const res = await query(
+        'ledger deleteTenant',
+        `DELETE FROM ${s}.documents WHERE pipeline = $1 AND version = $2 AND tenant = $3`,
+        [...sc, tenant],
+      );
+      return res.rowCount ?? 0;
+    },
+
     async listIndexVersions(alias) {
       const { rows } = await query<VersionRow>(
         'ledger listIndexVersions',

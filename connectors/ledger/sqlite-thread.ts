@@ -149,6 +149,7 @@ export function createThreadedSqliteLedger(config: { path: string; busyTimeoutMs
       list: (query) => call('list', query),
       counts: (tenant) => call('counts', tenant),
       totals: (pipelineVersion, tenant) => call('totals', pipelineVersion, tenant),
+      deleteTenant: (tenant) => call('deleteTenant', tenant),
       listIndexVersions: (alias) => call('listIndexVersions', alias),
       putIndexVersion: (record) => call('putIndexVersion', record),
       // A view closes nothing; the ledger opened here closes the thread.

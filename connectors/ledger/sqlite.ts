@@ -282,6 +282,7 @@ function sqliteView(
   const versionsStmt = db.prepare(
     'SELECT alias, sink, index_name, state, chunks, promoted_at, retire_after, updated_at FROM index_versions WHERE alias = ? ORDER BY seq',
   );
+  const deleteTenantStmt = db.prepare(`DELETE FROM documents WHERE ${SCOPE} AND tenant = ?`);
   const putVersionStmt = db.prepare(
     `INSERT INTO index_versions (alias, sink, index_name, state, chunks, promoted_at, retire_after, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -393,6 +394,10 @@ function sqliteView(
         const r = totalsStmt.get(...sc, pipelineVersion, t, t) as { documents: number; chunks: number };
         return { documents: r.documents, chunks: r.chunks };
       });
+    },
+
+    async deleteTenant(tenant) {
+      return run('ledger deleteTenant', () => Number(deleteTenantStmt.run(...sc, tenant).changes));
     },
 
     async listIndexVersions(alias) {

@@ -130,6 +130,16 @@ export function blobStoreContract(name: string, factory: () => Promise<BlobStore
       assert.equal(await store.exists('exists'), false);
     });
 
+    it('modifiedAt tells when a key was written, and NotFound for a missing one', async () => {
+      const before = Date.now();
+      await store.put('mtime/a', 'x');
+      const at = (await store.modifiedAt('mtime/a')).getTime();
+      // S3 keeps whole seconds: allow the second the write began in.
+      assert.ok(at >= Math.floor(before / 1000) * 1000 && at <= Date.now() + 1000, `written at ${before}, says ${at}`);
+      await rejectsWith(store.modifiedAt('mtime/missing'), FailureType.NotFound);
+      await rejectsWith(store.modifiedAt('mtime'), FailureType.NotFound);
+    });
+
     it('delete removes a key and is a no-op for a missing one', async () => {
       await store.put('del/a', 'x');
       await store.put('del/b', 'y');

@@ -256,6 +256,19 @@ export function ledgerContract(name: string, factory: () => Promise<LedgerFixtur
       assert.deepEqual(await ledger.totals(stamp, t2), { documents: 1, chunks: 1 });
     });
 
+    it('deleteTenant removes one tenant of this version only', async () => {
+      const [t1, t2] = [tenant(), tenant()];
+      const next = ledger.forVersion(ledger.scope.version + 1);
+      for (const uri of ['a', 'b', 'c']) await ledger.put(record(t1, uri));
+      await ledger.put(record(t2, 'a'));
+      await next.put(record(t1, 'a'));
+      assert.equal(await ledger.deleteTenant(t1), 3);
+      assert.deepEqual((await ledger.list({ tenant: t1 })).records, []);
+      assert.equal((await ledger.list({ tenant: t2 })).records.length, 1);
+      assert.ok(await next.get(t1, 'a'), 'another version keeps its rows');
+      assert.equal(await ledger.deleteTenant(t1), 0);
+    });
+
     it('identity is (pipeline, version, tenant, uri): other pipelines and versions never see or overwrite a row', async () => {
       const t = tenant();
       const { pipeline, version } = ledger.scope;
