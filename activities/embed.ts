@@ -73,3 +73,13 @@ export async function embedChunks(
   killPoint('embed.after-vectors-written');
   return { work: { ...work, vectorsKey, dims: embedder.dims, metric: embedder.metric }, embedded, cached };
 }
+
+/** The shape of this pipeline's vectors (dims and metric), for an index made before any document is embedded again. */
+export async function describeEmbedder(
+  deps: PipelineDeps,
+  _input: { pipeline: PipelineRef },
+): Promise<{ dims: number; metric: 'cosine' | 'dot' | 'l2' }> {
+  const e = deps.late ?? deps.embedder;
+  if (!e) throw new Error('describeEmbedder runs on an embed worker');
+  return { dims: e.dims, metric: e.metric };
+}

@@ -29,6 +29,8 @@ export interface FetchInput {
    * since (a HEAD says), means stale: nothing is read or written.
    */
   eventTime?: number;
+  /** Read and chunk the object even when the ledger says it is up to date (reconciliation repairs a sink). */
+  repair?: boolean;
 }
 
 /** Whether the ledger's record says this version of the object is fully ingested at this pipeline stamp. */
@@ -56,13 +58,15 @@ export async function fetchAndParse(deps: PipelineDeps, input: FetchInput): Prom
   const prev = await deps.ledger.get(pipeline.tenant, sourceUri);
   // An event older than the one the ledger last applied is ignored unless the object changed since: producers' clocks
   // differ, so a HEAD (never a GET) decides, and a changed object is read whatever its event's time says.
-  const stale = input.eventTime !== undefined && !!prev?.eventAt && input.eventTime < Date.parse(prev.eventAt);
+  const stale = !input.repair && input.eventTime !== undefined && !!prev?.eventAt && input.eventTime < Date.parse(prev.eventAt);
   let opened: Awaited<ReturnType<typeof source.open>>;
   try {
     const askHead = stale || input.sourceVersion === undefined;
     const version =
-      askHead && prev && upToDate(prev, pipeline, undefined) ? (await source.stat(sourceUri)).version : input.sourceVersion;
-    if (version !== undefined && upToDate(prev, pipeline, version)) {
+      !input.repair && askHead && prev && upToDate(prev, pipeline, undefined)
+        ? (await source.stat(sourceUri)).version
+        : input.sourceVersion;
+    if (!input.repair && version !== undefined && upToDate(prev, pipeline, version)) {
       if (stale) return { kind: 'stale' };
       await noteEvent(deps, prev!, version, input.eventTime);
       return { kind: 'unchanged', chunks: prev!.chunkIds.length };
@@ -110,7 +114,7 @@ export async function fetchAndParse(deps: PipelineDeps, input: FetchInput): Prom
   await parsed.meta;
   const contentHash = hash.digest('hex');
 
-  if (prev && upToDate(prev, pipeline, undefined) && prev.contentHash === contentHash) {
+  if (!input.repair && prev && upToDate(prev, pipeline, undefined) && prev.contentHash === contentHash) {
     await deps.blobs.deletePrefix(`${prefix}/`);
     // Same bytes under a new version (a touch, a copy onto itself): remember the version so the next run skips the GET.
     await noteEvent(deps, prev, opened.version, input.eventTime);

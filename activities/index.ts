@@ -2,11 +2,12 @@ import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import { pipelineRef } from '../pipeline/ref.ts';
 import type { PipelineRef } from '../workflows/types.ts';
 import type { PipelineDeps } from './deps.ts';
-import { embedChunks } from './embed.ts';
+import { describeEmbedder, embedChunks } from './embed.ts';
 import { atEdge } from './failures.ts';
 import { fetchAndParse } from './fetch-and-parse.ts';
 import { checkIndexVersion, retireIndexVersion, rollbackIndexAlias, switchIndexAlias } from './index-versions.ts';
 import { commitDocument, recordDeleted, recordFailure } from './ledger.ts';
+import { rebuildIndex, reconcileIndex, reconcileMissing, reconcileOrphans, sweepArtifacts } from './reconcile.ts';
 import { deleteFromSink, upsertToSink } from './sinks.ts';
 import { cleanupWork, findRemoved, listSourcePage, sourceHas } from './source.ts';
 
@@ -52,12 +53,17 @@ export function createIngestActivities(deps: PipelineDeps) {
     switchIndexAlias: bind(deps, switchIndexAlias),
     rollbackIndexAlias: bind(deps, rollbackIndexAlias),
     retireIndexVersion: bind(deps, retireIndexVersion),
+    reconcileIndex: bind(deps, reconcileIndex),
+    rebuildIndex: bind(deps, rebuildIndex),
+    reconcileOrphans: bind(deps, reconcileOrphans),
+    reconcileMissing: bind(deps, reconcileMissing),
+    sweepArtifacts: bind(deps, sweepArtifacts),
   });
 }
 
 /** The embedding activity (embed task queue: one worker per GPU server, or the local CPU model). */
 export function createEmbedActivities(deps: PipelineDeps) {
-  return atEdge({ embedChunks: bind(deps, embedChunks) });
+  return atEdge({ embedChunks: bind(deps, embedChunks), describeEmbedder: bind(deps, describeEmbedder) });
 }
 
 export type IngestActivities = ReturnType<typeof createIngestActivities>;

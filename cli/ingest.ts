@@ -119,6 +119,47 @@ program
   );
 
 program
+  .command('reindex')
+  .description("blue/green: build this spec's version beside the live one from its sources, validate, switch readers")
+  .option(
+    '--source <uri>',
+    "a source to build from (repeatable; default: the sources of the spec's reindex schedules)",
+    (v: string, prev: string[] = []) => [...prev, v],
+  )
+  .option('--retire-after <minutes>', 'keep the replaced version this long (default: the spec, 24 h)', (v) => Number(v))
+  .option('--abort', "stop building this version and remove what it built (its indexes and this tenant's ledger rows)")
+  .option('--json', 'print one JSON object')
+  .option('--no-worker', 'do not run workers in this process (rely on `ingest worker` processes)')
+  .action(async (opts: { source?: string[]; retireAfter?: number; abort?: boolean; json?: boolean; worker: boolean }) => {
+    if (opts.worker && !opts.abort) (await import('../workers/heap.ts')).execWithWorkerHeap(process.env);
+    const { reindexCommand, abortReindex, ReindexError } = await import('./commands/reindex.ts');
+    try {
+      if (opts.abort) await abortReindex(ctx(), opts);
+      else await reindexCommand(ctx(), opts);
+    } catch (err) {
+      if (!(err instanceof ReindexError)) throw err;
+      console.error(`ingest reindex: ${err.message}`);
+      process.exitCode = 1;
+    }
+  });
+
+program
+  .command('reconcile')
+  .description('compare every sink with the ledger and repair the drift: missing chunks, orphans, a lost index')
+  .option('--dry-run', 'count the drift, change nothing')
+  .option('--source <uri>', 'only documents under this source prefix (and let the workers read it)')
+  .option(
+    '--json',
+    'print the report as one JSON object: { "sinks": { "<name>": { "missing", "orphans", "repaired", "rebuilt" } } }',
+  )
+  .option('--no-worker', 'do not run workers in this process (rely on `ingest worker` processes)')
+  .action(async (opts: { dryRun?: boolean; source?: string; json?: boolean; worker: boolean }) => {
+    if (opts.worker) (await import('../workers/heap.ts')).execWithWorkerHeap(process.env);
+    const report = await (await import('./commands/reconcile.ts')).reconcileCommand(ctx(), opts);
+    if (Object.values(report.sinks).some((s) => s.error !== undefined)) process.exitCode = 2;
+  });
+
+program
   .command('versions')
   .description('which index version readers see in each sink, and the history of versions')
   .option('--json', 'print one JSON object')

@@ -119,17 +119,22 @@ export async function mavenInstall(opts: {
  * A Python virtual environment with exactly `requirements`, at `<cache>/venv-<hash>`: the hash covers the pins and
  * the interpreter, so changing either builds a fresh one and never mutates an environment a running server uses.
  */
+/** The folder `pythonVenv` makes for these requirements (it may not exist yet). */
+export function pythonVenvDir(opts: { cacheDir: string; python: string; requirements: string[] }): string {
+  const key = createHash('sha256')
+    .update(`${opts.python}\n${opts.requirements.join('\n')}`)
+    .digest('hex')
+    .slice(0, 12);
+  return join(opts.cacheDir, `venv-${key}`);
+}
+
 export async function pythonVenv(opts: {
   cacheDir: string;
   python: string;
   requirements: string[];
   log: (line: string) => void;
 }): Promise<string> {
-  const key = createHash('sha256')
-    .update(`${opts.python}\n${opts.requirements.join('\n')}`)
-    .digest('hex')
-    .slice(0, 12);
-  const dir = join(opts.cacheDir, `venv-${key}`);
+  const dir = pythonVenvDir(opts);
   if (existsSync(join(dir, '.complete'))) return dir;
   opts.log(`creating Python venv with ${opts.requirements.join(' ')}`);
   const logFile = join(opts.cacheDir, 'logs', 'install-venv.log');

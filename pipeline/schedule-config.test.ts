@@ -77,7 +77,7 @@ test('a schedule gets its defaults and a name derived from kind and source', () 
   assert.deepEqual(validatePipelineSpec(JSON.parse(JSON.stringify(spec))).schedules, spec.schedules);
 });
 
-test('reconcile validates (apply refuses it later); every problem of every schedule is reported with its path', () => {
+test('reconcile validates like reindex; every problem of every schedule is reported with its path', () => {
   assert.deepEqual(issues([{ kind: 'reconcile', source: 'file:///srv/docs', cron: '0 3 * * *', overlap: 'buffer-one' }]), []);
   assert.deepEqual(
     issues([

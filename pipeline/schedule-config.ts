@@ -74,8 +74,8 @@ const scheduleName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lowercase lette
 
 /**
  * A periodic run the spec declares, applied as a Temporal Schedule by `ingest schedule apply`. `reindex` re-ingests a
- * source (listing, then the sweep of vanished documents), as `ingest run` does. `reconcile` is reserved for the
- * reconciliation workflow: it validates here, and `apply` refuses it until that workflow exists.
+ * source (listing, then the sweep of vanished documents), as `ingest run` does. `reconcile` runs the reconciliation
+ * workflow over the documents under the source, as `ingest reconcile --source` does.
  */
 export const ScheduleConfig = z
   .object({

@@ -9,10 +9,18 @@ import { promoteStateQuery, retireNowSignal, rollbackSignal, type PromoteState }
 import type { AcceptLosses } from '../workflows/promote-failures.ts';
 import { documentWorkflowId, sourceWorkflowId } from '../pipeline/ids.ts';
 import { PipelineSchedules } from './schedules.ts';
-import { sourceRunOptions } from './source-run.ts';
+import { reconcileRunOptions, sourceRunOptions } from './source-run.ts';
+import { reconcileReportQuery } from '../workflows/reconcile.ts';
 import { listSourceRuns, runControls, type RunControls, type RunSummary } from './runs.ts';
 import { connectClient, type TemporalTarget } from './temporal-connection.ts';
-import { promoteWorkflowId, type DocEvent, type DocOutcome, type SourceCounts, type SourceProgress } from '../workflows/types.ts';
+import {
+  promoteWorkflowId,
+  type ReconcileReport,
+  type DocEvent,
+  type DocOutcome,
+  type SourceCounts,
+  type SourceProgress,
+} from '../workflows/types.ts';
 
 /** Where to connect (address, namespace, TLS, API key, payload codec: see `resolveTemporalTarget`) and the spec. */
 export interface RaglineClientOptions extends TemporalTarget {
@@ -24,6 +32,13 @@ export interface IngestHandle extends RunControls {
   workflowId: string;
   progress(): Promise<SourceProgress>;
   result(): Promise<SourceCounts>;
+}
+
+export interface ReconcileHandle {
+  workflowId: string;
+  /** The drift found and repaired so far. */
+  report(): Promise<ReconcileReport>;
+  result(): Promise<ReconcileReport>;
 }
 
 export interface PromoteHandle {
@@ -149,6 +164,22 @@ export class RaglineClient {
           await new Promise((r) => setTimeout(r, 250));
         }
       },
+    };
+  }
+
+  /**
+   * Reconciles this pipeline version's sinks with its ledger for this tenant (see workflows/reconcile.ts): a lost
+   * index is made again, orphan chunks deleted, documents with missing chunks re-ingested from the embedding cache.
+   * `dryRun` counts the drift and changes nothing; `sourcePrefix` limits it to documents under one source prefix. One
+   * reconciliation per pipeline version and tenant at a time: a second call while one runs follows that one.
+   */
+  async reconcile(opts: { dryRun?: boolean; sourcePrefix?: string } = {}): Promise<ReconcileHandle> {
+    const { workflowType, ...options } = reconcileRunOptions(this.spec, opts);
+    const handle = await this.temporal.workflow.start(workflowType, { ...options, workflowIdConflictPolicy: 'USE_EXISTING' });
+    return {
+      workflowId: handle.workflowId,
+      report: () => handle.query(reconcileReportQuery),
+      result: () => handle.result() as Promise<ReconcileReport>,
     };
   }
 

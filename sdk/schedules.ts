@@ -16,7 +16,7 @@ import { formatInterval, parseInterval, type ScheduleConfig } from '../pipeline/
 import type { PipelineSpec } from '../pipeline/spec.ts';
 import { pipelineKey, sourceUriKey, tenantKey } from '../workflows/search-attributes.ts';
 import type { DocIdentity } from '../workflows/types.ts';
-import { sourceRunOptions } from './source-run.ts';
+import { reconcileRunOptions, sourceRunOptions } from './source-run.ts';
 
 /** Part of every fingerprint: bump it when what a declaration compiles to changes, so the next apply rewrites all. */
 const COMPILE_VERSION = 1;
@@ -92,12 +92,16 @@ interface Applied {
 const OVERLAP = { skip: 'SKIP', 'buffer-one': 'BUFFER_ONE' } as const satisfies Record<string, ScheduleOverlapPolicy>;
 
 /**
- * The Temporal Schedule a declaration becomes: its action starts the same `sourceWorkflow` as `startIngest`, with the
- * same input, search attributes and memo, plus `scheduled` and the declaration's fingerprint in the run's memo.
+ * The Temporal Schedule a declaration becomes: its action starts the same workflow as `startIngest` (a `reindex`) or
+ * `reconcile` (a `reconcile`, limited to the documents under its source), with the same input, search attributes and
+ * memo, plus `scheduled` and the declaration's fingerprint in the run's memo.
  */
 export function compileSchedule(spec: PipelineSpec, config: ScheduleConfig): CompiledSchedule {
   const ref = pipelineRef(spec);
-  const run = sourceRunOptions(spec, config.source);
+  const run =
+    config.kind === 'reconcile'
+      ? reconcileRunOptions(spec, { sourcePrefix: config.source })
+      : sourceRunOptions(spec, config.source);
   const body = {
     scheduleId: scheduleId(ref, config.name),
     spec: {
@@ -163,12 +167,6 @@ export class PipelineSchedules {
    * declares a kind this release cannot run.
    */
   async apply(): Promise<ApplyResult> {
-    const reconcile = (this.spec.schedules ?? []).filter((s) => s.kind === 'reconcile').map((s) => s.name);
-    if (reconcile.length > 0)
-      throw new ScheduleError(
-        `reconciliation schedules need the reconciliation workflow, which is not built yet: remove ${reconcile.join(', ')} ` +
-          `from schedules (nothing was applied)`,
-      );
     const result: ApplyResult = { created: [], updated: [], deleted: [], unchanged: [] };
     const declared = (this.spec.schedules ?? []).map((c) => compileSchedule(this.spec, c));
     for (const s of declared) {
@@ -286,7 +284,7 @@ export class PipelineSchedules {
   private state(name: string, d: ScheduleDescription): ScheduleState {
     const applied = appliedOf(d);
     const config = this.spec.schedules?.find((s) => s.name === name);
-    const declared = config && config.kind !== 'reconcile' ? compileSchedule(this.spec, config) : undefined;
+    const declared = config ? compileSchedule(this.spec, config) : undefined;
     return {
       name,
       scheduleId: d.scheduleId,

@@ -1,7 +1,7 @@
 import { pipelineRef } from '../pipeline/ref.ts';
 import { sourceWorkflowId } from '../pipeline/ids.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
-import type { SourceWorkflowInput } from '../workflows/types.ts';
+import { reconcileWorkflowId, type ReconcileInput, type SourceWorkflowInput } from '../workflows/types.ts';
 import { runSearchAttributes } from './documents.ts';
 
 /**
@@ -23,5 +23,33 @@ export function sourceRunOptions(spec: PipelineSpec, sourceUri: string) {
     args: [input] as [SourceWorkflowInput],
     typedSearchAttributes: runSearchAttributes(ref, sourceUri, 'running'),
     memo: { pipeline: ref.name, pipelineVersion: ref.version, kind: 'source', sourceUri } as Record<string, unknown>,
+  };
+}
+
+/**
+ * How a reconciliation of this pipeline version and tenant starts (`ingest reconcile`, `client.reconcile()`, a
+ * `reconcile` schedule's action). `sourcePrefix` limits it to documents under one source prefix.
+ */
+export function reconcileRunOptions(spec: PipelineSpec, opts: { dryRun?: boolean; sourcePrefix?: string } = {}) {
+  const ref = pipelineRef(spec);
+  const input: ReconcileInput = {
+    pipeline: ref,
+    dryRun: opts.dryRun ?? false,
+    pageSize: spec.concurrency.pageSize,
+    maxInFlight: spec.concurrency.documents,
+    ...(opts.sourcePrefix ? { sourcePrefix: opts.sourcePrefix } : {}),
+  };
+  return {
+    workflowType: 'reconcileWorkflow',
+    taskQueue: ref.ingestQueue,
+    workflowId: reconcileWorkflowId(ref.name, ref.version, ref.tenant),
+    args: [input] as [ReconcileInput],
+    typedSearchAttributes: opts.sourcePrefix
+      ? runSearchAttributes(ref, opts.sourcePrefix, 'running')
+      : runSearchAttributes(ref, '', 'running').filter((a) => a.key.name !== 'SourceUri'),
+    memo: { pipeline: ref.name, pipelineVersion: ref.version, kind: 'reconcile', dryRun: input.dryRun } as Record<
+      string,
+      unknown
+    >,
   };
 }

@@ -91,12 +91,13 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
     upsertSearchAttributes([{ key: docStatusKey, value: s }]);
   };
 
-  async function applyUpsert(event: DocEvent): Promise<DocOutcome> {
+  async function applyUpsert(event: DocEvent, repair = false): Promise<DocOutcome> {
     const fetched = await acts.fetchAndParse({
       pipeline,
       sourceUri,
       sourceVersion: event.sourceVersion,
       eventTime: event.eventTime,
+      ...(repair ? { repair } : {}),
     });
     if (fetched.kind === 'gone') return applyDelete({ kind: 'delete', eventTime: event.eventTime }, false);
     // Older than the event the ledger last applied, and the object unchanged since: the newer one already read it.
@@ -158,9 +159,11 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
     // The newest event decides (by event time when events carry one, else by arrival).
     const event = newest(batch);
     const force = batch.some((e) => e.kind === 'delete' && e.force) && event.kind === 'delete';
+    // A repair asked for in the batch is kept whichever event decides: a plain upsert would find the ledger up to date.
+    const repair = batch.some((e) => e.repair);
     setStatus('processing');
     try {
-      last = event.kind === 'delete' ? await applyDelete(event, force) : await applyUpsert(event);
+      last = event.kind === 'delete' ? await applyDelete(event, force) : await applyUpsert(event, repair);
     } catch (err) {
       // Cancelled (the source run was, or an operator): the ledger has no cancelled state, so it keeps what it had.
       if (isCancellation(err)) {

@@ -2,3 +2,4 @@
 export { documentWorkflow } from './document.ts';
 export { sourceWorkflow } from './source.ts';
 export { promoteIndexWorkflow } from './promote.ts';
+export { reconcileWorkflow } from './reconcile.ts';

@@ -1,28 +1,24 @@
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ApplicationFailure,
   CancellationScope,
   ContinueAsNew,
-  ParentClosePolicy,
   condition,
   continueAsNew,
   defineQuery,
   defineSignal,
   defineUpdate,
-  getExternalWorkflowHandle,
   isCancellation,
   log,
   patched,
   proxyActivities,
   setHandler,
-  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { IngestActivities } from '../activities/index.ts';
-import { docEventSignal, documentWorkflow } from './document.ts';
+import { startDocument, type StartedDocument } from './children.ts';
 import { invalidMaxInFlight, type RunControlState } from './run-controls.ts';
-import { docStatusKey, pipelineKey, sourceUriKey, tenantKey } from './search-attributes.ts';
+import { docStatusKey } from './search-attributes.ts';
 import {
   emptyCounts,
   type DocEvent,
@@ -141,39 +137,31 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
   /** Runs one document workflow per item, at most `maxInFlight` at once, and waits for all of them. */
   async function runDocuments(items: Array<{ uri: string; workflowId: string; event: DocEvent }>): Promise<void> {
     const running: Array<Promise<void>> = [];
-    for (const { uri, workflowId, event } of items) {
+    for (const item of items) {
       await condition(() => !paused && inFlight < maxInFlight);
       inFlight++;
+      let started: StartedDocument;
       try {
-        const child = await startChild(documentWorkflow, {
-          workflowId,
-          args: [{ pipeline, sourceUri: uri, pending: [event] }],
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-          typedSearchAttributes: [
-            { key: tenantKey, value: pipeline.tenant },
-            { key: sourceUriKey, value: uri },
-            { key: pipelineKey, value: `${pipeline.name}-v${pipeline.version}` },
-            { key: docStatusKey, value: 'processing' },
-          ],
-          memo: { pipeline: pipeline.name, pipelineVersion: pipeline.version, sourceUri: uri },
-        });
-        running.push(
-          child
-            .result()
-            .then(
-              (outcome) => record(counts, outcome),
-              // A document cancelled with the run did not fail: it is simply not counted.
-              (err) => void (isCancellation(err) || counts.failed++),
-            )
-            .finally(() => void inFlight--),
-        );
+        started = await startDocument(pipeline, item);
       } catch (err) {
         inFlight--;
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        // The document's workflow is already running (an event got there first): hand it this event instead.
-        await getExternalWorkflowHandle(workflowId).signal(docEventSignal, event);
-        counts.handedOff++;
+        throw err;
       }
+      if (started.kind === 'handedOff') {
+        // The document's workflow is already running (an event got there first): it was handed this event instead.
+        inFlight--;
+        counts.handedOff++;
+        continue;
+      }
+      running.push(
+        started.result
+          .then(
+            (outcome) => record(counts, outcome),
+            // A document cancelled with the run did not fail: it is simply not counted.
+            (err) => void (isCancellation(err) || counts.failed++),
+          )
+          .finally(() => void inFlight--),
+      );
     }
     await Promise.all(running);
     // Cancelled while the last documents ran: never list or continue as new after that.

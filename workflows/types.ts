@@ -39,6 +39,11 @@ export interface DocEvent {
   eventTime?: number;
   /** A delete that removes the document even though the source still has it (`ingest delete`). */
   force?: boolean;
+  /**
+   * An upsert that re-writes the document even when the ledger says it is up to date (reconciliation found chunks
+   * missing from a sink): the object is read and chunked again, vectors come from the embedding cache.
+   */
+  repair?: boolean;
 }
 
 export const DocOutcomeStatus = {
@@ -122,6 +127,66 @@ export function emptyCounts(): SourceCounts {
  * children's ids from its listing activities.
  */
 export type DocIdentity = Pick<PipelineRef, 'name' | 'version' | 'tenant'>;
+
+/** Drift of one sink found (and repaired) by a reconciliation run. */
+export interface SinkDrift {
+  /** Chunks the ledger records for live documents that the sink lacks. */
+  missing: number;
+  /** Chunks the sink holds that no live document of the ledger owns. */
+  orphans: number;
+  /** Missing chunks written back, plus orphans deleted. */
+  repaired: number;
+  /** 1 when the sink's index for this version was gone and was made again. */
+  rebuilt: number;
+  /** Documents with missing chunks here. */
+  documents: number;
+  /** Orphans left because their document was being ingested meanwhile (the next run looks again). */
+  skipped: number;
+  /** Set when the sink could not be reached (after retries): its counts are what was found before. */
+  error?: string;
+}
+
+export interface ReconcileReport {
+  dryRun: boolean;
+  sinks: Record<string, SinkDrift>;
+  /** Live documents the ledger holds for this tenant, checked against every sink. */
+  documents: number;
+  /**
+   * Documents re-ingested to repair them: how many came back ingested or failed, how many were handed to a workflow
+   * already running; the chunks they wrote and how many of those took their vector from the embedding cache.
+   */
+  repairs: { started: number; ingested: number; failed: number; handedOff: number; chunks: number; cached: number };
+  /** Intermediate artifacts (per document run) older than a day that no running workflow owned, removed. */
+  janitor: { removed: number; kept: number; error?: string };
+  phase: 'index' | 'orphans' | 'missing' | 'janitor' | 'done';
+}
+
+export interface ReconcileInput {
+  pipeline: PipelineRef;
+  dryRun: boolean;
+  /** Documents per ledger page (and per check of the sinks). */
+  pageSize: number;
+  /** Document workflows running at once for repairs. */
+  maxInFlight: number;
+  /** Only documents under this source prefix (a schedule's source); default every document of the tenant. */
+  sourcePrefix?: string;
+  /** Carried across continue-as-new. */
+  report?: ReconcileReport;
+  cursor?: string;
+  deletedSince?: number;
+  sinkIndex?: number;
+  /** Sinks found without this version's index by a dry run (every chunk there counts as missing). */
+  absent?: string[];
+}
+
+export function emptyDrift(): SinkDrift {
+  return { missing: 0, orphans: 0, repaired: 0, rebuilt: 0, documents: 0, skipped: 0 };
+}
+
+/** One reconciliation of a pipeline version and tenant at a time (a schedule and `ingest reconcile` share it). */
+export function reconcileWorkflowId(pipeline: string, version: number, tenant: string): string {
+  return `reconcile:${pipeline}-v${version}:${tenant}`;
+}
 
 export function promoteWorkflowId(pipeline: string, version: number, tenant: string): string {
   return `promote:${pipeline}-v${version}:${tenant}`;

@@ -38,35 +38,45 @@ export interface RunSummary {
   worker?: { peakRssMb: number; embedPeakRssMb?: number };
 }
 
+/**
+ * The pipeline's workers inside this process (ingest role, and embed unless a local model embeds in a child process
+ * of its own: the model and the worst document's parse then never meet in one process's memory). Both start at once;
+ * a child that fails to start stops the command before it begins. `extraRoots`: folders the workers may read.
+ */
+export async function startInlineWorkers(
+  ctx: CliContext,
+  extraRoots: string[],
+): Promise<{ workers: RunningWorkers; embedChild?: EmbedChild }> {
+  const child = embedsLocally(ctx.spec) ? startEmbedChild(ctx.globalArgs) : undefined;
+  child?.catch(() => undefined);
+  const workers = await startWorkers({
+    ...ctx.temporal,
+    spec: ctx.spec,
+    roles: child ? ['ingest'] : ['ingest', 'embed'],
+    s3: ctx.s3,
+    baseDir: ctx.baseDir,
+    extraRoots,
+    bundleCacheDir: ctx.stack.cacheDir,
+    logLevel: 'ERROR',
+  });
+  try {
+    return { workers, embedChild: await child };
+  } catch (err) {
+    await workers.shutdown();
+    throw err;
+  }
+}
+
 /** `ingest run --source URI`: starts a source run; with --wait/--json follows it to the end. */
 export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<RunSummary | undefined> {
   const sourceUri = normaliseSourceUri(opts.source);
   const wait = opts.wait || opts.json || opts.promote;
-  let workers: RunningWorkers | undefined;
-  let embedChild: EmbedChild | undefined;
-  if (opts.worker !== false && wait) {
-    // A local model embeds in a child process of its own: the model and the worst document's parse then never meet
-    // in one process's memory. Both start at once; a child that fails to start stops the run before it begins.
-    const child = embedsLocally(ctx.spec) ? startEmbedChild(ctx.globalArgs) : undefined;
-    child?.catch(() => undefined);
-    workers = await startWorkers({
-      ...ctx.temporal,
-      spec: ctx.spec,
-      roles: child ? ['ingest'] : ['ingest', 'embed'],
-      s3: ctx.s3,
-      baseDir: ctx.baseDir,
-      // The folder this run names is readable by the workers it starts, wherever the spec's roots are.
-      extraRoots: sourceUri.startsWith('file://') ? [fileURLToPath(sourceUri)] : [],
-      bundleCacheDir: ctx.stack.cacheDir,
-      logLevel: 'ERROR',
-    });
-    try {
-      embedChild = await child;
-    } catch (err) {
-      await workers.shutdown();
-      throw err;
-    }
-  }
+  const inline =
+    opts.worker !== false && wait
+      ? await startInlineWorkers(ctx, sourceUri.startsWith('file://') ? [fileURLToPath(sourceUri)] : [])
+      : undefined;
+  const workers = inline?.workers;
+  const embedChild = inline?.embedChild;
   const client = await RaglineClient.connect({ ...ctx.temporal, spec: ctx.spec });
   try {
     const handle = await client.startIngest(sourceUri);
@@ -98,7 +108,7 @@ export async function runCommand(ctx: CliContext, opts: RunOptions): Promise<Run
   }
 }
 
-async function follow(
+export async function follow(
   handle: Awaited<ReturnType<RaglineClient['startIngest']>>,
   showBar: boolean,
   abort?: Promise<never>,
@@ -142,7 +152,7 @@ async function follow(
   }
 }
 
-async function summarise(ctx: CliContext, counts: SourceCounts): Promise<RunSummary> {
+export async function summarise(ctx: CliContext, counts: SourceCounts): Promise<RunSummary> {
   const sinks: RunSummary['sinks'] = {};
   for (const [name, sink] of await createSinks(ctx.spec, { baseDir: ctx.baseDir })) {
     try {

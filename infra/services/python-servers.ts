@@ -1,10 +1,16 @@
 import { join } from 'node:path';
-import { pythonVenv } from '../install.ts';
+import type { StackConfig } from '../config.ts';
+import { pythonVenv, pythonVenvDir } from '../install.ts';
 import { httpGet, type Service, type ServiceContext } from '../service.ts';
 import { VERSIONS } from '../versions.ts';
 
 /** Milvus Lite and Chroma share one venv; the pins decide its folder (see pythonVenv). */
 const REQUIREMENTS = [`milvus-lite==${VERSIONS.milvusLite}`, `pymilvus==${VERSIONS.pymilvus}`, `chromadb==${VERSIONS.chroma}`];
+
+/** The Python of the Milvus Lite and Chroma venv: it has both servers' own Python clients (pymilvus, chromadb). */
+export function serversPython(config: StackConfig): string {
+  return join(pythonVenvDir({ cacheDir: config.cacheDir, python: config.python, requirements: REQUIREMENTS }), 'bin', 'python');
+}
 
 function venv(ctx: ServiceContext): Promise<string> {
   return pythonVenv({ cacheDir: ctx.config.cacheDir, python: ctx.config.python, requirements: REQUIREMENTS, log: ctx.log });

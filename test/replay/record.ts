@@ -1,7 +1,8 @@
 // `npm run record:histories`: runs every workflow type through its paths on the local stack (ingest, failure,
-// delete sweep, pause/resume/throttle, cancel, promotion, retirement, rollback) and writes their event histories to
-// test/replay/histories/, where replay.test.ts replays them against the current workflow code. Record anew when a
-// workflow type or a path is added; keep the old files: they are the histories running workflows have in the field.
+// delete sweep, pause/resume/throttle, cancel, reconciliation, promotion, retirement, rollback) and writes their event
+// histories to test/replay/histories/, where replay.test.ts replays them against the current workflow code. Record
+// anew when a workflow type or a path is added (`-- --types reconcileWorkflow` writes only that type's); keep the old
+// files: they are the histories running workflows have in the field.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,9 @@ const out = join(import.meta.dirname, 'histories');
 const root = join(import.meta.dirname, '..', '..');
 // Recorded sets sit side by side: each file name starts with the minute its set was recorded.
 const stamp = new Date().toISOString().slice(0, 16).replace(':', '');
+// `--types a,b`: write only these workflow types' histories (a new type joins the committed sets without a whole set).
+const typesArg = process.argv.indexOf('--types');
+const only = typesArg > 0 ? process.argv[typesArg + 1]?.split(',') : undefined;
 
 const h = new Harness({
   name: uniqueName('replay').slice(0, 30),
@@ -53,6 +57,12 @@ try {
   await doomed.cancel();
   await doomed.result().catch(() => undefined);
 
+  // Reconciliation: chunks deleted behind the pipeline's back are found and repaired; then a dry run finds nothing.
+  const drifted = (await h.ledger.get(h.spec.tenant, h.uri('docs/doc-0.md')))!.chunkIds;
+  await h.sink.deleteIds(h.index, drifted.slice(0, 1));
+  await (await h.client.reconcile()).result();
+  await (await h.client.reconcile({ dryRun: true })).result();
+
   // Promotion: the first version, a second that retires it, a third rolled back.
   await (await h.client.promote({ retireAfterMs: 1000, acceptLosses: 'all' })).result();
   for (const rollback of [false, true]) {
@@ -85,6 +95,7 @@ try {
   mkdirSync(out, { recursive: true });
   const counts: Record<string, number> = {};
   for (const wf of ids.sort((a, b) => a.type.localeCompare(b.type) || a.workflowId.localeCompare(b.workflowId))) {
+    if (only && !only.includes(wf.type)) continue;
     const n = (counts[wf.type] = (counts[wf.type] ?? 0) + 1);
     const history = await h.client.temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
     // The recording machine's name (in worker identities) and folder (in stack traces) say nothing about the workflow.

@@ -51,6 +51,12 @@ export function fakeActivities(
     switchIndexAlias: async () => ({ previous: 'old-v1' }),
     rollbackIndexAlias: async () => ({ rolledBack: true }),
     retireIndexVersion: async () => ({ dropped: true }),
+    describeEmbedder: async () => ({ dims: 4, metric: 'cosine' }),
+    reconcileIndex: async () => ({ exists: true, current: true, aliasRestored: false }),
+    rebuildIndex: async () => ({ aliasRestored: false }),
+    reconcileOrphans: async () => ({ orphans: 0, deleted: 0, skipped: 0, scanned: 0 }),
+    reconcileMissing: async () => ({ documents: 0, missing: {}, docs: [] }),
+    sweepArtifacts: async () => ({ removed: 0, kept: 0 }),
   };
   const out: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries({ ...defaults, ...overrides })) {
