@@ -24,16 +24,24 @@ const QUERY_PREFIXES: [RegExp, string][] = [
   [/\/bge-(small|base|large)-en/i, 'Represent this sentence for searching relevant passages: '],
 ];
 
+/** Files as the manifests record them: sha256 and size by path in the model folder. */
+type HubFileHashes = Record<string, { sha256: string; bytes: number }>;
+
 /**
- * Downloads a sentence-transformers model with an ONNX export from the Hugging Face hub into `dir` (for users who can
- * reach it; our machines cannot, so this path is opt-in and untested here). Trust on first use: the hashes recorded
- * in the manifest are those of what was downloaded.
+ * Downloads `files` ([path in the hub repo, path in the model folder, required]) of a hub model into a staging folder,
+ * lets `manifest` describe what came (it writes the manifest file), then moves the folder to `dir` in one rename.
+ * Trust on first use: the hashes recorded are those of what was downloaded.
  */
-export async function downloadFromHub(hubModelId: string, dir: string): Promise<ModelManifest> {
+export async function downloadHubModel<M>(
+  hubModelId: string,
+  dir: string,
+  hubFiles: [string, string, boolean][],
+  manifest: (staging: string, name: string, files: HubFileHashes) => Promise<M>,
+): Promise<M> {
   const staging = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  const files: ModelManifest['files'] = {};
+  const files: HubFileHashes = {};
   try {
-    for (const [remote, local, required] of HUB_FILES) {
+    for (const [remote, local, required] of hubFiles) {
       const url = `https://huggingface.co/${hubModelId}/resolve/main/${remote}`;
       let res: Response;
       try {
@@ -51,14 +59,24 @@ export async function downloadFromHub(hubModelId: string, dir: string): Promise<
       await pipeline(Readable.fromWeb(res.body as ReadableStream<Uint8Array>), createWriteStream(path));
       files[local] = { sha256: await sha256File(path), bytes: (await stat(path)).size };
     }
-    const name = hubModelId.toLowerCase().replace(/[^a-z0-9._-]+/g, '--');
-    const queryPrefix = QUERY_PREFIXES.find(([re]) => re.test(hubModelId))?.[1] ?? '';
-    const manifest = await deriveManifest(staging, { name, hfId: hubModelId, queryPrefix, files });
-    await writeFile(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    const made = await manifest(staging, hubModelId.toLowerCase().replace(/[^a-z0-9._-]+/g, '--'), files);
     await mkdir(dirname(dir), { recursive: true });
     await rename(staging, dir);
-    return manifest;
+    return made;
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * Downloads a sentence-transformers model with an ONNX export from the Hugging Face hub into `dir` (for users who can
+ * reach it; our machines cannot, so this path is opt-in and untested here).
+ */
+export function downloadFromHub(hubModelId: string, dir: string): Promise<ModelManifest> {
+  return downloadHubModel(hubModelId, dir, HUB_FILES, async (staging, name, files) => {
+    const queryPrefix = QUERY_PREFIXES.find(([re]) => re.test(hubModelId))?.[1] ?? '';
+    const manifest = await deriveManifest(staging, { name, hfId: hubModelId, queryPrefix, files });
+    await writeFile(join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    return manifest;
+  });
 }
