@@ -217,12 +217,15 @@ export async function switchIndexAlias(
   const index = indexName(input.pipeline);
   const before = await sink.getAlias(alias);
   const history = await deps.ledger.listIndexVersions(alias);
-  // A retry after the switch landed: the version it replaced is the one the ledger marked retiring for this switch.
-  const previous =
-    before !== index
-      ? before
-      : history.find((v) => v.sink === input.sink && v.state === IndexState.retiring && v.index !== index)?.index;
-  if (before !== index) await sink.setAlias(alias, index);
+  // A retry after the switch landed: the version it replaced is the one the ledger marked retiring for this switch, or,
+  // when the worker died between the switch and the ledger, the one the ledger still records as current.
+  const other = (state: IndexState) =>
+    history.find((v) => v.sink === input.sink && v.state === state && v.index !== index)?.index;
+  const previous = before !== index ? before : (other(IndexState.retiring) ?? other(IndexState.current));
+  if (before !== index) {
+    await sink.setAlias(alias, index);
+    killPoint('promote.after-alias-switch');
+  }
   await record(deps, alias, input.sink, index, { state: IndexState.current, chunks: input.chunks, promotedAt: now() });
   if (previous !== undefined && previous !== index) {
     await record(deps, alias, input.sink, previous, { state: IndexState.retiring, retireAfter: input.retireAfter });

@@ -33,7 +33,14 @@ export const KILL_POINTS = [
   'record-deleted.after-ledger-write',
 ] as const;
 
-export type KillPoint = (typeof KILL_POINTS)[number];
+/** Kill points of a promotion (test/faults/promote-kill.test.ts), apart from the document path's. */
+export const PROMOTION_KILL_POINTS = [
+  /** switchIndexAlias: the sink's alias points at the new version; the ledger still records the old one as current. */
+  'promote.after-alias-switch',
+] as const;
+
+export type KillPoint = (typeof KILL_POINTS)[number] | (typeof PROMOTION_KILL_POINTS)[number];
+const ALL_POINTS: readonly string[] = [...KILL_POINTS, ...PROMOTION_KILL_POINTS];
 
 export class KillPointConfigError extends Error {
   override name = 'KillPointConfigError';
@@ -46,10 +53,10 @@ export function parseKillPoints(value: string | undefined): Set<KillPoint> | und
     .map((s) => s.trim())
     .filter(Boolean);
   if (names.length === 0) return undefined;
-  const unknown = names.filter((n) => !(KILL_POINTS as readonly string[]).includes(n));
+  const unknown = names.filter((n) => !ALL_POINTS.includes(n));
   if (unknown.length > 0) {
     throw new KillPointConfigError(
-      `RAGLINE_KILL_AT names unknown kill point(s) ${unknown.join(', ')} (known: ${KILL_POINTS.join(', ')})`,
+      `RAGLINE_KILL_AT names unknown kill point(s) ${unknown.join(', ')} (known: ${ALL_POINTS.join(', ')})`,
     );
   }
   return new Set(names as KillPoint[]);
