@@ -17,7 +17,9 @@ function stack(quiet = false): Stack {
 }
 
 export function infraCommand(): Command {
-  const cmd = new Command('infra').description('the local stack: Temporal, Kafka, S3, Weaviate, Milvus, Chroma, PostgreSQL');
+  const cmd = new Command('infra').description(
+    'the local stack: Temporal, Kafka, S3, Weaviate, Milvus, Chroma, PostgreSQL, Prometheus',
+  );
 
   cmd
     .command('up')
@@ -60,7 +62,7 @@ function printTable(status: Awaited<ReturnType<Stack['status']>>): void {
     const mark = s.ok ? 'ok  ' : 'DOWN';
     const extra = Object.entries(s.extra ?? {}).map(([k, v]) => `${k} ${v}`);
     const notes = [...extra, ...(s.detail ? [s.detail] : [])].join(', ');
-    console.log(`${mark} ${name.padEnd(9)} ${s.version.padEnd(26)} ${s.endpoint.padEnd(24)} ${notes}`.trimEnd());
+    console.log(`${mark} ${name.padEnd(10)} ${s.version.padEnd(26)} ${s.endpoint.padEnd(24)} ${notes}`.trimEnd());
   }
 }
 

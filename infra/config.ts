@@ -21,6 +21,7 @@ export interface StackConfig {
     milvus: number;
     chroma: number;
     postgres: number;
+    prometheus: number;
   };
   s3: { accessKey: string; secretKey: string; eventTopic: string };
   /** The local PostgreSQL server's database and login; `runAs` is the OS user it runs as when the stack runs as root. */
@@ -44,6 +45,7 @@ const EnvSchema = z.object({
   RAGLINE_MILVUS_PORT: port.default(19530),
   RAGLINE_CHROMA_PORT: port.default(8000),
   RAGLINE_POSTGRES_PORT: port.default(5432),
+  RAGLINE_PROMETHEUS_PORT: port.default(9090),
   RAGLINE_S3_ACCESS_KEY: z.string().min(1).default('ragline'),
   RAGLINE_S3_SECRET_KEY: z.string().min(8).default('ragline-local-secret'),
   RAGLINE_S3_EVENT_TOPIC: z.string().min(1).default('s3-events'),
@@ -91,6 +93,7 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env, repoRoot =
       milvus: e.RAGLINE_MILVUS_PORT,
       chroma: e.RAGLINE_CHROMA_PORT,
       postgres: e.RAGLINE_POSTGRES_PORT,
+      prometheus: e.RAGLINE_PROMETHEUS_PORT,
     },
     s3: {
       accessKey: e.RAGLINE_S3_ACCESS_KEY,

@@ -189,3 +189,44 @@ export async function npmPackInstall(opts: {
   renameSync(scratch, dir);
   return pkg;
 }
+
+/**
+ * Fetches a Debian package at a pinned version with `apt-get download` (the host's apt sources, nothing installed, no
+ * root paths touched) and unpacks it with `dpkg-deb -x` into `<cache>/<name>-<version>/root`. The .deb must match
+ * `sha256` (the archive's Packages index lists it: `apt-cache show <pkg>=<version>`). `prepare` runs on the unpacked
+ * tree (e.g. to check the binary starts) before it is published by a rename, so an interrupted install is simply redone.
+ */
+export async function debInstall(opts: {
+  cacheDir: string;
+  name: string;
+  pkg: string;
+  version: string;
+  arch: string;
+  sha256: string;
+  prepare?: (root: string, logFile: string) => Promise<void> | void;
+  log: (line: string) => void;
+}): Promise<string> {
+  const dir = join(opts.cacheDir, `${opts.name}-${opts.version}`);
+  const root = join(dir, 'root');
+  if (existsSync(join(dir, '.complete'))) return root;
+  const scratch = `${dir}.partial-${process.pid}`;
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(scratch, { recursive: true });
+  const spec = `${opts.pkg}:${opts.arch}=${opts.version}`;
+  opts.log(`installing ${opts.name} ${opts.version} from the Debian archive (apt-get download ${spec})`);
+  const logFile = join(opts.cacheDir, 'logs', `install-${opts.name}.log`);
+  await run(`fetch ${spec}`, 'apt-get', ['download', spec], { cwd: scratch, logFile });
+  const deb = readdirSync(scratch).find((f) => f.endsWith('.deb'));
+  if (!deb) throw new InstallError(`fetch ${spec}: apt-get download wrote no .deb (log: ${logFile})`);
+  const actual = createHash('sha256')
+    .update(readFileSync(join(scratch, deb)))
+    .digest('hex');
+  if (actual !== opts.sha256) throw new InstallError(`fetch ${spec}: ${deb} sha256 ${actual} is not the pinned ${opts.sha256}`);
+  await run(`unpack ${deb}`, 'dpkg-deb', ['-x', deb, 'root'], { cwd: scratch, logFile });
+  rmSync(join(scratch, deb));
+  await opts.prepare?.(join(scratch, 'root'), logFile);
+  writeFileSync(join(scratch, '.complete'), new Date().toISOString());
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(scratch, dir);
+  return root;
+}

@@ -1,7 +1,7 @@
 import type { StackConfig } from './config.ts';
 import type { Launch } from './supervisor.ts';
 
-export const SERVICE_NAMES = ['kafka', 's3', 'temporal', 'weaviate', 'milvus', 'chroma', 'postgres'] as const;
+export const SERVICE_NAMES = ['kafka', 's3', 'temporal', 'weaviate', 'milvus', 'chroma', 'postgres', 'prometheus'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export interface Probe {

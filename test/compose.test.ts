@@ -73,6 +73,7 @@ describe(`docker-compose.yml (${file})`, () => {
       'minio',
       'milvus',
       'chroma',
+      'prometheus',
     ];
     const missing = expected.filter((name) => !compose.services?.[name]);
     assert.deepEqual(missing, [], `missing services: ${missing.join(', ')}`);
@@ -152,6 +153,7 @@ describe(`docker-compose.yml (${file})`, () => {
       ['weaviate', 50051],
       ['milvus', 19530],
       ['chroma', 8000],
+      ['prometheus', 9090],
     ];
     for (const [name, port] of expected) {
       const found = published.some((p) => p.name === name && p.port === port);
