@@ -6,6 +6,7 @@ import { embedLate } from './embed-late.ts';
 import type { PipelineRef } from '../workflows/types.ts';
 import type { PipelineDeps } from './deps.ts';
 import { batches, readChunks, type WorkRef } from './work.ts';
+import { metrics, pipelineLabel, since } from '../connectors/shared/metrics.ts';
 
 /**
  * Embeds the chunks file in batches into a vectors file. Vectors already in the cache (same model, same chunk text)
@@ -40,7 +41,14 @@ export async function embedChunks(
           )
         : batch.map(() => undefined);
       const missIdx = hits.flatMap((h, i) => (h ? [] : [i]));
+      const labels = { pipeline: pipelineLabel(input.pipeline), embedder: embedder!.identity };
+      if (cache) {
+        metrics.embedCache.inc({ pipeline: labels.pipeline, result: 'hit' }, batch.length - missIdx.length);
+        metrics.embedCache.inc({ pipeline: labels.pipeline, result: 'miss' }, missIdx.length);
+      }
       if (missIdx.length > 0) {
+        metrics.embedBatchTexts.observe(labels, missIdx.length);
+        const started = performance.now();
         const fresh = await embedder!.embedDocuments(missIdx.map((i) => batch[i]!.text)).catch(async (err: unknown) => {
           if (!(err instanceof EmbedInputsError)) throw err;
           // The API refused some chunks on their own: keep what the others cost, fail the document naming the chunks.
@@ -54,6 +62,7 @@ export async function embedChunks(
             `the embedding API refused ${bad.length} chunk(s): ${bad.slice(0, 5).join('; ')}`,
           );
         });
+        metrics.embedSeconds.observe(labels, since(started));
         missIdx.forEach((i, k) => (hits[i] = fresh[k]));
         await cache?.putMany(
           embedder!.identity,

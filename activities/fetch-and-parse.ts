@@ -12,6 +12,7 @@ import { writeChunks } from './chunk.ts';
 import { sourceFor, type PipelineDeps } from './deps.ts';
 import { eventIso, laterOf } from './ledger.ts';
 import type { WorkRef } from './work.ts';
+import { metrics, pipelineLabel } from '../connectors/shared/metrics.ts';
 
 export type FetchResult =
   | { kind: 'parsed'; work: WorkRef; chunks: number; tokens: number }
@@ -69,6 +70,7 @@ export async function fetchAndParse(deps: PipelineDeps, input: FetchInput): Prom
     if (!input.repair && version !== undefined && upToDate(prev, pipeline, version)) {
       if (stale) return { kind: 'stale' };
       await noteEvent(deps, prev!, version, input.eventTime);
+      metrics.documents.inc({ pipeline: pipelineLabel(pipeline), outcome: 'unchanged', failure_type: '' });
       return { kind: 'unchanged', chunks: prev!.chunkIds.length };
     }
     opened = await source.open(sourceUri);
@@ -118,10 +120,13 @@ export async function fetchAndParse(deps: PipelineDeps, input: FetchInput): Prom
     await deps.blobs.deletePrefix(`${prefix}/`);
     // Same bytes under a new version (a touch, a copy onto itself): remember the version so the next run skips the GET.
     await noteEvent(deps, prev, opened.version, input.eventTime);
+    metrics.documents.inc({ pipeline: pipelineLabel(pipeline), outcome: 'unchanged', failure_type: '' });
     return { kind: 'unchanged', chunks: prev.chunkIds.length };
   }
   const eventAt = eventIso(input.eventTime);
   killPoint('fetch.after-chunks-written');
+  metrics.chunks.inc({ pipeline: pipelineLabel(pipeline) }, chunks);
+  metrics.tokens.inc({ pipeline: pipelineLabel(pipeline) }, tokens);
   return {
     kind: 'parsed',
     work: {

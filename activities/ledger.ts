@@ -6,6 +6,7 @@ import { indexAlias } from '../pipeline/spec.ts';
 import { sinkFor, type PipelineDeps } from './deps.ts';
 import { versionOfIndex } from './index-versions.ts';
 import { readChunks, type WorkRef } from './work.ts';
+import { metrics, pipelineLabel } from '../connectors/shared/metrics.ts';
 
 function base(prev: DocumentRecord | undefined, pipeline: PipelineRef, sourceUri: string): DocumentRecord {
   return (
@@ -90,6 +91,11 @@ export async function commitDocument(
     updatedAt: now,
   });
   killPoint('commit.after-ledger-write');
+  metrics.documents.inc({
+    pipeline: pipelineLabel(pipeline),
+    outcome: failed.length === 0 ? 'ingested' : 'failed',
+    failure_type: failed.length === 0 ? '' : 'SinkFailed',
+  });
   // The artifacts are no longer needed once the ledger has the outcome (one activity less per document).
   await deps.blobs.deletePrefix(`${work.prefix}/`);
   killPoint('commit.after-cleanup');
@@ -107,6 +113,7 @@ export async function recordFailure(
     lastError: input.error,
     updatedAt: new Date().toISOString(),
   });
+  metrics.documents.inc({ pipeline: pipelineLabel(input.pipeline), outcome: 'failed', failure_type: input.error.type });
 }
 
 export async function recordDeleted(
@@ -141,4 +148,5 @@ export async function recordDeleted(
     });
     killPoint('record-deleted.after-ledger-write');
   }
+  metrics.documents.inc({ pipeline: pipelineLabel(pipeline), outcome: 'deleted', failure_type: '' });
 }

@@ -6,6 +6,7 @@ import type { PipelineRef } from '../workflows/types.ts';
 import { sinkFor, type PipelineDeps } from './deps.ts';
 import { adoptIndexOnce } from './index-versions.ts';
 import { readChunks, readVectors, type WorkRef } from './work.ts';
+import { failureLabel, metrics, pipelineLabel, since } from '../connectors/shared/metrics.ts';
 
 const UPSERT_BATCH = 256;
 
@@ -50,7 +51,12 @@ export async function upsertToSink(
   let upserted = 0;
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
-    await sink.upsert(index, batch);
+    const started = performance.now();
+    await sink.upsert(index, batch).catch((err: unknown) => {
+      metrics.sinkErrors.inc({ pipeline: pipelineLabel(pipeline), sink: input.sink, type: failureLabel(err) });
+      throw err;
+    });
+    metrics.sinkUpsertSeconds.observe({ pipeline: pipelineLabel(pipeline), sink: input.sink }, since(started));
     upserted += batch.length;
     batch = [];
     ctx.heartbeat({ upserted });

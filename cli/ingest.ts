@@ -183,27 +183,46 @@ program
       .default('INFO')
       .hideHelp(),
   )
-  .action(async (opts: { role: 'all' | 'ingest' | 'embed' | 'trigger'; untilStdinCloses?: boolean; logLevel: LogLevel }) => {
-    if (opts.role === 'trigger') return (await import('./commands/trigger.ts')).triggerCommand(ctx(), {});
-    (await import('../workers/heap.ts')).execWithWorkerHeap(process.env);
-    const c = ctx();
-    const roles = opts.role === 'all' ? (['ingest', 'embed'] as const) : ([opts.role] as const);
-    const w = await startWorkers({
-      ...c.temporal,
-      spec: c.spec,
-      roles: [...roles],
-      s3: c.s3,
-      baseDir: c.baseDir,
-      bundleCacheDir: c.stack.cacheDir,
-      logLevel: opts.logLevel,
-    });
-    if (opts.untilStdinCloses) {
-      process.stdin.once('close', () => void w.shutdown());
-      process.stdin.resume();
-    }
-    console.error(`worker ${roles.join('+')} for pipeline ${c.spec.name} v${c.spec.version} is polling; Ctrl-C stops it`);
-    await w.done;
-  });
+  .option('--metrics-port <port>', `Prometheus metrics on this port, or off (default: RAGLINE_METRICS_PORT, else ${9464})`)
+  .option('--sdk-metrics-port <port>', "the Temporal SDK's own Prometheus metrics on this port (default: off)")
+  .action(
+    async (opts: {
+      role: 'all' | 'ingest' | 'embed' | 'trigger';
+      untilStdinCloses?: boolean;
+      logLevel: LogLevel;
+      metricsPort?: string;
+      sdkMetricsPort?: string;
+    }) => {
+      const { metricsPort, startMetricsEndpoint, METRICS_PORTS } = await import('./metrics.ts');
+      if (opts.role === 'trigger')
+        return (await import('./commands/trigger.ts')).triggerCommand(ctx(), {
+          metricsPort: metricsPort(opts.metricsPort, METRICS_PORTS.trigger),
+        });
+      (await import('../workers/heap.ts')).execWithWorkerHeap(process.env);
+      const c = ctx();
+      const roles = opts.role === 'all' ? (['ingest', 'embed'] as const) : ([opts.role] as const);
+      const port = metricsPort(opts.metricsPort, METRICS_PORTS.worker);
+      const sdkPort = opts.sdkMetricsPort === undefined ? 'off' : metricsPort(opts.sdkMetricsPort, 'off');
+      const metrics = await startMetricsEndpoint(port, `worker ${roles.join('+')}`);
+      const w = await startWorkers({
+        ...(sdkPort === 'off' ? {} : { sdkMetricsPort: sdkPort }),
+        ...c.temporal,
+        spec: c.spec,
+        roles: [...roles],
+        s3: c.s3,
+        baseDir: c.baseDir,
+        bundleCacheDir: c.stack.cacheDir,
+        logLevel: opts.logLevel,
+      });
+      if (opts.untilStdinCloses) {
+        process.stdin.once('close', () => void w.shutdown());
+        process.stdin.resume();
+      }
+      console.error(`worker ${roles.join('+')} for pipeline ${c.spec.name} v${c.spec.version} is polling; Ctrl-C stops it`);
+      await w.done;
+      await metrics?.close();
+    },
+  );
 
 program
   .command('trigger')
@@ -219,8 +238,15 @@ program
     '--brokers <list>',
     'comma-separated Kafka brokers for triggers that name none (default: KAFKA_BROKERS, else the local stack)',
   )
-  .action(async (opts: { also: string[]; withWorkers?: boolean; brokers?: string }) => {
-    await (await import('./commands/trigger.ts')).triggerCommand(ctx(), opts);
+  .option('--metrics-port <port>', 'Prometheus metrics on this port, or off (default: RAGLINE_METRICS_PORT, else 9465)')
+  .action(async (opts: { also: string[]; withWorkers?: boolean; brokers?: string; metricsPort?: string }) => {
+    const { metricsPort, METRICS_PORTS } = await import('./metrics.ts');
+    await (
+      await import('./commands/trigger.ts')
+    ).triggerCommand(ctx(), {
+      ...opts,
+      metricsPort: metricsPort(opts.metricsPort, METRICS_PORTS.trigger),
+    });
   });
 
 const schedule = program

@@ -48,6 +48,9 @@ export async function startEmbedChild(globalArgs: readonly string[], opts: { log
       '--role',
       'embed',
       '--until-stdin-closes',
+      // A command's helper, not a long-running worker: nothing scrapes it.
+      '--metrics-port',
+      'off',
       '--log-level',
       opts.logLevel ?? 'ERROR',
     ],

@@ -25,6 +25,8 @@ export interface WorkerOptions extends TemporalTarget {
   /** Where the prebuilt workflow bundle is cached. Default: the OS temp folder. */
   bundleCacheDir?: string;
   logLevel?: LogLevel;
+  /** Serve the Temporal SDK's own Prometheus metrics (task slots, polls, latencies) on this port (process-wide). */
+  sdkMetricsPort?: number;
 }
 
 export interface RunningWorkers {
@@ -45,7 +47,12 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     // The SDK core's own logs (its gRPC retries while the server is away) go through the same logger and level.
     Runtime.install({
       logger: new DefaultLogger(level),
-      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level, other: level }), forward: {} } },
+      telemetryOptions: {
+        logging: { filter: makeTelemetryFilterString({ core: level, other: level }), forward: {} },
+        ...(opts.sdkMetricsPort === undefined
+          ? {}
+          : { metrics: { prometheus: { bindAddress: `0.0.0.0:${opts.sdkMetricsPort}` } } }),
+      },
     });
     runtimeInstalled = true;
   }

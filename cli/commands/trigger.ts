@@ -4,6 +4,7 @@ import { connectClient } from '../../sdk/temporal-connection.ts';
 import type { RunningTrigger } from '../../workers/trigger.ts';
 import type { RunningWorkers } from '../../workers/worker.ts';
 import { userCwd, type CliContext } from '../context.ts';
+import { startMetricsEndpoint } from '../metrics.ts';
 
 export interface TriggerCommandOptions {
   /** More pipeline spec files served by this process (other versions of the pipeline: blue/green). */
@@ -14,6 +15,8 @@ export interface TriggerCommandOptions {
   brokers?: string;
   /** Stops the trigger (besides SIGINT/SIGTERM). */
   signal?: AbortSignal;
+  /** Serve Prometheus metrics (Kafka lag, and the workers' when --with-workers) on this port. Default: off. */
+  metricsPort?: number | 'off';
 }
 
 /**
@@ -40,6 +43,7 @@ export async function triggerCommand(
   // Every served version goes through the first spec's Temporal settings (one connection, one key ring).
   const client = await connectClient(ctx.temporal);
   let trigger: RunningTrigger | undefined;
+  const metrics = await startMetricsEndpoint(opts.metricsPort ?? 'off', 'trigger');
   try {
     if (opts.withWorkers) {
       const { startWorkers } = await import('../../workers/worker.ts');
@@ -78,6 +82,7 @@ export async function triggerCommand(
     await trigger?.stop();
     await Promise.allSettled(workers.map((w) => w.shutdown()));
     await client.connection.close();
+    await metrics?.close();
   }
 }
 

@@ -4,6 +4,7 @@ import type { Embedder } from './embedder.ts';
 import { backoffMs, type MappedFailure, postJson, type RateHints, readRateHints, sleep } from './http-core.ts';
 import { createMemoryRateBudget, type RateBudget, RateLimitsConfig } from './rate-budget.ts';
 import { badShape, truncateAndNormalise } from './vectors.ts';
+import { metrics } from '../shared/metrics.ts';
 
 // The engine every hosted provider runs on: formatting hook, batching by the API's input-count and token limits,
 // the shared rate budget, 429/503 waited out up to a bound, and a batch rejected for its content bisected until the
@@ -197,7 +198,10 @@ export function createHostedEmbedder(adapter: ProviderAdapter, spec: HostedSpec,
           });
         }
         // With Retry-After the budget now holds every sharer back; without it only this call backs off.
-        if (hints.retryAfterMs === undefined) await sleep(wait, signal);
+        if (hints.retryAfterMs === undefined) {
+          await sleep(wait, signal);
+          metrics.rateLimitWaitSeconds.inc({ budget: 'backoff' }, wait / 1000);
+        }
         continue;
       }
       if (failure.action === 'bisect' || failure.action === 'split') throw new BatchRejected(failure);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import { type RateHints, sleep } from './http-core.ts';
+import { metrics, since } from '../shared/metrics.ts';
 
 // A request-and-token budget shared by everything that calls one API with one key. The algorithm is a sliding-window
 // log: each request is an entry that counts until `windowMs` after its response arrived (until then it counts for
@@ -190,7 +191,9 @@ export function createSlidingWindowBudget(store: BudgetStore, limits: Limits, op
             { retryAfterMs: result.waitMs },
           );
         }
+        const waited = performance.now();
         await sleep(Math.min(result.waitMs, pollMs), o.signal);
+        metrics.rateLimitWaitSeconds.inc({ budget: 'shared' }, since(waited));
       }
     },
     async observe(hints) {

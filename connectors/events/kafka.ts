@@ -12,6 +12,7 @@ import {
   type PartitionRef,
   type RetryingPartition,
 } from './event-source.ts';
+import { metrics } from '../shared/metrics.ts';
 
 /**
  * TLS and SASL of a connection to the brokers, secrets already read (a trigger spec names them by reference:
@@ -251,6 +252,11 @@ export function createKafkaEventSource(input: KafkaEventSourceConfigInput, opts:
       consumer.on(consumer.events.CRASH, (e) =>
         log('error', 'consumer crashed', { error: String(e.payload.error), restart: e.payload.restart }),
       );
+      // Lag per partition as the consumer sees it after each batch (the high watermark minus the batch's last offset).
+      consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+        const { topic, partition, offsetLag } = e.payload;
+        metrics.kafkaLag.set({ group: config.groupId, topic, partition: String(partition) }, Number(offsetLag));
+      });
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
