@@ -65,9 +65,13 @@ describe('a worker killed during the promotion alias switch', () => {
     // The window the kill left: one alias moved, the ledger still on v1.
     const moved = [];
     for (const [name, sink] of sinks) if ((await sink.getAlias(alias)) === v2) moved.push(name);
-    assert.equal(moved.length, 1, `one sink switched before the kill (${moved.join(', ')})`);
+    // The sinks switch in parallel: the other sink's switch may have landed too before the process died.
+    assert.ok(moved.length >= 1, 'a sink switched before the kill');
     const during = await h.ledger.listIndexVersions(alias);
-    assert.ok(during.some((v) => v.index === v1 && v.state === 'current'));
+    assert.ok(
+      during.some((v) => v.index === v1 && v.state === 'current'),
+      'the killed switch left its ledger record behind',
+    );
 
     worker = await start();
     const done = await promotion.result();
