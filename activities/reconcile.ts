@@ -48,8 +48,9 @@ export async function reconcileIndex(
     throw err;
   });
   let aliasRestored = false;
-  // A dropped collection takes its alias with it (Milvus refuses to drop an aliased one, so whoever dropped it removed
-  // the alias first): readers of the current version have nothing until the alias is back.
+  // Whoever dropped the collection removed its alias first (a Milvus server refuses to drop an aliased collection) or
+  // left it dangling (Milvus Lite, Weaviate, Chroma's pointer): readers of the current version have nothing until the
+  // alias points at the remade index again.
   if (exists && current && pointed !== index && !input.dryRun) {
     await sink.setAlias(alias, index);
     pointed = index;

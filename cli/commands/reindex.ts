@@ -42,13 +42,20 @@ function sourcesOf(ctx: CliContext, named: string[] | undefined): string[] {
   return sources;
 }
 
+type Sinks = Awaited<ReturnType<typeof createSinks>>;
+
 /** Per sink, where the readers' alias points now. */
+async function aliasTargets(ctx: CliContext, sinks: Sinks): Promise<Record<string, string | undefined>> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, sink] of sinks) out[name] = await sink.getAlias(indexAlias(ctx.spec));
+  return out;
+}
+
+/** The same, with sinks of its own. */
 async function liveIndexes(ctx: CliContext): Promise<Record<string, string | undefined>> {
   const sinks = await createSinks(ctx.spec, { baseDir: ctx.baseDir });
   try {
-    const out: Record<string, string | undefined> = {};
-    for (const [name, sink] of sinks) out[name] = await sink.getAlias(indexAlias(ctx.spec));
-    return out;
+    return await aliasTargets(ctx, sinks);
   } finally {
     await Promise.all([...sinks.values()].map((s) => s.close()));
   }
@@ -128,15 +135,22 @@ export async function abortReindex(ctx: CliContext, opts: { json?: boolean }): P
   const index = indexName(ctx.spec);
   const alias = indexAlias(ctx.spec);
   const tenant = ctx.spec.tenant;
-  const live = await liveIndexes(ctx);
-  const serving = Object.entries(live).filter(([, v]) => v === index);
-  if (serving.length > 0)
+  const sinks = await createSinks(ctx.spec, { baseDir: ctx.baseDir });
+  const closeSinks = () => Promise.all([...sinks.values()].map((s) => s.close()));
+  const serving = Object.entries(
+    await aliasTargets(ctx, sinks).catch(async (err: unknown) => {
+      await closeSinks();
+      throw err;
+    }),
+  ).filter(([, v]) => v === index);
+  if (serving.length > 0) {
+    await closeSinks();
     throw new ReindexError(
       `readers already see ${index} in ${serving.map(([s]) => s).join(', ')}: roll the promotion back instead of aborting`,
     );
+  }
   const client = await RaglineClient.connect({ ...ctx.temporal, spec: ctx.spec });
   const ledger = createLedger(ctx.spec, (p) => resolve(ctx.baseDir, p));
-  const sinks = await createSinks(ctx.spec, { baseDir: ctx.baseDir });
   try {
     const cancelledRuns: string[] = [];
     for (const run of await client.listRuns()) {
@@ -179,6 +193,6 @@ export async function abortReindex(ctx: CliContext, opts: { json?: boolean }): P
   } finally {
     await client.close();
     await ledger.close();
-    await Promise.all([...sinks.values()].map((s) => s.close()));
+    await closeSinks();
   }
 }

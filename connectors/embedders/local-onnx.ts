@@ -11,14 +11,11 @@ import { downloadFromHub } from './local-onnx-hub.ts';
 import { type ModelManifest, readManifest } from './model-files.ts';
 import { WordPieceCounter } from './tokenizer-count.ts';
 
-export const LocalOnnxConfig = z.object({
-  /** Folder with model.json, the ONNX file and tokenizer.json (scripts/fetch-model.ts fills it). */
-  modelDir: z.string().min(1),
+/** Where a local ONNX model comes from and how onnxruntime runs it: shared by the embedder and the reranker. */
+export const LocalOnnxRuntimeFields = {
   /** Hugging Face id to download into modelDir when it is empty; only with allowRemote. */
   hubModelId: z.string().min(1).optional(),
   allowRemote: z.boolean().default(false),
-  /** Padded tokens per onnxruntime run (batch size x longest input): bounds memory and keeps padding waste small. */
-  maxBatchTokens: z.number().int().positive().default(512),
   /** Intra-op threads; 0 leaves onnxruntime's default (one per core). */
   threads: z.number().int().nonnegative().default(0),
   /**
@@ -27,6 +24,14 @@ export const LocalOnnxConfig = z.object({
    * hundreds of milliseconds gain nothing from the saved wake-ups.
    */
   spin: z.boolean().default(false),
+};
+
+export const LocalOnnxConfig = z.object({
+  /** Folder with model.json, the ONNX file and tokenizer.json (scripts/fetch-model.ts fills it). */
+  modelDir: z.string().min(1),
+  ...LocalOnnxRuntimeFields,
+  /** Padded tokens per onnxruntime run (batch size x longest input): bounds memory and keeps padding waste small. */
+  maxBatchTokens: z.number().int().positive().default(512),
   /** Instruction-tuned models in the catalog only: the query / document task instead of the model's retrieval default. */
   queryTask: z.string().min(1).optional(),
   documentTask: z.string().min(1).optional(),

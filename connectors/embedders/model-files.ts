@@ -90,7 +90,8 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
   return ModelManifest.parse(JSON.parse(raw));
 }
 
-async function readJson(dir: string, file: string): Promise<Record<string, unknown> | undefined> {
+/** A JSON file of a model folder, or undefined when it is not there. */
+export async function readJson(dir: string, file: string): Promise<Record<string, unknown> | undefined> {
   try {
     return JSON.parse(await readFile(join(dir, file), 'utf8')) as Record<string, unknown>;
   } catch (err) {
@@ -99,7 +100,7 @@ async function readJson(dir: string, file: string): Promise<Record<string, unkno
   }
 }
 
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+export const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 /**
  * Reads dims, window, pooling and normalisation from a sentence-transformers folder, the way sentence-transformers

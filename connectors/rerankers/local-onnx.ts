@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { type Encoding, Tokenizer } from 'tokenizers';
 import { z } from 'zod';
-import { onnxSessionOptions, planBatches } from '../embedders/local-onnx.ts';
+import { LocalOnnxRuntimeFields, onnxSessionOptions, planBatches } from '../embedders/local-onnx.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import { headScore } from './catalog.ts';
 import { downloadRerankerFromHub } from './local-onnx-hub.ts';
@@ -17,15 +17,9 @@ import { checkRerankInput, finishResults, type Reranker, type RerankResult } fro
 export const LocalOnnxRerankConfig = z.object({
   /** Folder with reranker.json, the ONNX file and tokenizer.json. */
   modelDir: z.string().min(1),
-  /** Hugging Face id to download into modelDir when it is empty; only with allowRemote. */
-  hubModelId: z.string().min(1).optional(),
-  allowRemote: z.boolean().default(false),
+  ...LocalOnnxRuntimeFields,
   /** Padded tokens per onnxruntime run (pairs x longest pair): bounds memory and padding waste. */
   maxBatchTokens: z.number().int().positive().default(4096),
-  /** Intra-op threads; 0 leaves onnxruntime's default (one per core). */
-  threads: z.number().int().nonnegative().default(0),
-  /** onnxruntime's busy-waiting threads (off: see the local embedder's config). */
-  spin: z.boolean().default(false),
   /** A smaller window than the model's (faster, less context); never a larger one. */
   maxTokens: z.number().int().min(8).optional(),
 });

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { num, readJson } from '../embedders/model-files.ts';
 
 /** What the local cross-encoder needs to know about a model folder; written next to the weights as reranker.json. */
 export const RerankerManifest = z.object({
@@ -33,17 +34,6 @@ export function rerankerCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 export async function readRerankerManifest(dir: string): Promise<RerankerManifest> {
   return RerankerManifest.parse(JSON.parse(await readFile(join(dir, RERANKER_MANIFEST_FILE), 'utf8')));
 }
-
-async function readJson(dir: string, file: string): Promise<Record<string, unknown> | undefined> {
-  try {
-    return JSON.parse(await readFile(join(dir, file), 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 /**
  * Reads window and scoring from a Hugging Face cross-encoder folder the way sentence-transformers' CrossEncoder would:

@@ -15,7 +15,7 @@ import { ChromaSinkConfig } from './chroma.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import { trustCertificateAuthority } from '../shared/tls.ts';
 import type { ChunkMetadata, ChunkPage, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector, fromStored, invalid, toStored } from './records.ts';
+import { checkVector, fromStored, invalid, toStored, checkScanOptions } from './records.ts';
 
 // Layout: one Chroma collection per index (pipeline and index version); our tenants are a metadata field `tenant`
 // that every read and delete filters on. A collection per tenant would multiply HNSW indexes (and their memory) by the
@@ -321,13 +321,8 @@ export function createChromaSink(config: ChromaSinkConfig): Sink {
       index: string,
       opts: { tenant: string; limit: number; cursor?: string; deletedSince?: number },
     ): Promise<ChunkPage> {
-      const { limit, deletedSince = 0 } = opts;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_PAGE) {
-        throw invalid(`scanChunks on ${index}: limit must be an integer from 1 to ${MAX_SCAN_PAGE}`);
-      }
-      if (!Number.isSafeInteger(deletedSince) || deletedSince < 0) {
-        throw invalid(`scanChunks on ${index}: deletedSince must be a non-negative integer`);
-      }
+      const deletedSince = checkScanOptions(index, opts, MAX_SCAN_PAGE);
+      const { limit } = opts;
       // The rows the caller deleted sat before the cursor: every later row moved back by that many.
       const offset = Math.max(0, scanOffset(index, opts.cursor) - deletedSince);
       return withIndex(index, 'scanChunks', async ({ col }) => {

@@ -2,7 +2,7 @@ import { ConsistencyLevelEnum, DataType, MilvusClient, type FieldType, type ResS
 import { MilvusSinkConfig } from './milvus.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, ChunkPage, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector, fromStored, invalid, ownIndexFound, rejected, toStored } from './records.ts';
+import { checkVector, fromStored, invalid, ownIndexFound, rejected, toStored, checkScanOptions } from './records.ts';
 
 // Layout: one Milvus collection per index with an explicit schema. Our tenant is a VarChar partition key: Milvus hashes
 // it into the collection's partitions (16 by default), so a tenant filter searches one partition instead of all, and
@@ -568,13 +568,8 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
       index: string,
       opts: { tenant: string; limit: number; cursor?: string; deletedSince?: number },
     ): Promise<ChunkPage> {
-      const { tenant, limit, deletedSince = 0 } = opts;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_PAGE) {
-        throw invalid(`scanChunks on ${index}: limit must be an integer from 1 to ${MAX_SCAN_PAGE}`);
-      }
-      if (!Number.isSafeInteger(deletedSince) || deletedSince < 0) {
-        throw invalid(`scanChunks on ${index}: deletedSince must be a non-negative integer`);
-      }
+      checkScanOptions(index, opts, MAX_SCAN_PAGE);
+      const { tenant, limit } = opts;
       let at: ScanCursor | undefined = opts.cursor === undefined ? undefined : parseScanCursor(index, opts.cursor);
       return withIndex(index, 'scanChunks', async ({ collection }) => {
         const query = async (filter: string, output_fields: string[], limit?: number) =>

@@ -3,7 +3,7 @@ import { Errors, Pinecone, type Index, type RecordMetadata } from '@pinecone-dat
 import { PineconeSinkConfig } from './pinecone.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { ChunkMetadata, ChunkPage, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector as checkFinite, fromStored, invalid, toStored } from './records.ts';
+import { checkVector as checkFinite, fromStored, invalid, toStored, checkScanOptions } from './records.ts';
 import { shortFloat32s } from './pinecone-floats.ts';
 
 // Layout. A Pinecone index has one dimension and one metric, fixed when it is created (control plane, out of scope
@@ -481,13 +481,8 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
       name: string,
       opts: { tenant: string; limit: number; cursor?: string; deletedSince?: number },
     ): Promise<ChunkPage> {
-      const { tenant, limit, deletedSince = 0 } = opts;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_PAGE) {
-        throw invalid(`scanChunks on ${name}: limit must be an integer from 1 to ${MAX_SCAN_PAGE}`);
-      }
-      if (!Number.isSafeInteger(deletedSince) || deletedSince < 0) {
-        throw invalid(`scanChunks on ${name}: deletedSince must be a non-negative integer`);
-      }
+      checkScanOptions(name, opts, MAX_SCAN_PAGE);
+      const { tenant, limit } = opts;
       let token: unknown;
       if (opts.cursor !== undefined) {
         try {

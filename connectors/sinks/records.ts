@@ -22,6 +22,18 @@ export function ownIndexFound(lookup: Promise<unknown>): Promise<boolean> {
   );
 }
 
+/** Checks scanChunks' options (every sink the same way); returns deletedSince with its default (0). */
+export function checkScanOptions(index: string, opts: { limit: number; deletedSince?: number }, maxLimit: number): number {
+  const { limit, deletedSince = 0 } = opts;
+  if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
+    throw invalid(`scanChunks on ${index}: limit must be an integer from 1 to ${maxLimit}`);
+  }
+  if (!Number.isSafeInteger(deletedSince) || deletedSince < 0) {
+    throw invalid(`scanChunks on ${index}: deletedSince must be a non-negative integer`);
+  }
+  return deletedSince;
+}
+
 /** The vector has the index's dimension and only finite components. */
 export function checkVector(v: Float32Array, dims: number, what: string): void {
   if (v.length !== dims) throw invalid(`${what}: vector has ${v.length} dimensions, the index has ${dims}`);

@@ -3,7 +3,7 @@ import { WeaviateSinkConfig } from './weaviate.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import { trustCertificateAuthority } from '../shared/tls.ts';
 import type { ChunkMetadata, ChunkPage, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector, fromStored, invalid, ownIndexFound, rejected, toStored } from './records.ts';
+import { checkVector, fromStored, invalid, ownIndexFound, rejected, toStored, checkScanOptions } from './records.ts';
 
 // Layout: one Weaviate collection (class) per index, with our tenants as a `tenant` property that every read and delete
 // filters on. Weaviate's native multi-tenancy (a shard per tenant) is the alternative; it isolates tenants physically
@@ -486,13 +486,8 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
       index: string,
       opts: { tenant: string; limit: number; cursor?: string; deletedSince?: number },
     ): Promise<ChunkPage> {
-      const { tenant, limit, deletedSince = 0 } = opts;
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_PAGE) {
-        throw invalid(`scanChunks on ${index}: limit must be an integer from 1 to ${MAX_SCAN_PAGE}`);
-      }
-      if (!Number.isSafeInteger(deletedSince) || deletedSince < 0) {
-        throw invalid(`scanChunks on ${index}: deletedSince must be a non-negative integer`);
-      }
+      checkScanOptions(index, opts, MAX_SCAN_PAGE);
+      const { tenant, limit } = opts;
       let after = scanAfter(index, opts.cursor);
       return withIndex(index, 'scanChunks', async ({ col }) => {
         const chunks: ScannedChunk[] = [];
