@@ -57,9 +57,28 @@ program
   .option('-k, --top-k <n>', 'how many chunks', (v) => Number(v), 5)
   .option('--sink <name>', 'which sink to ask (default: the first)')
   .option('--json', 'print one JSON object')
-  .action(async (query: string, opts: { topK: number; sink?: string; json?: boolean }) => {
-    await (await import('./commands/search.ts')).searchCommand(ctx(), query, opts);
-  });
+  .option('--hybrid', "keyword + vector search fused by the database (weaviate sinks); weights from the spec's search.hybrid")
+  .option('--alpha <a>', 'hybrid: weight of the vector half, 0 (keyword only) to 1 (vector only)', parseFloat)
+  .addOption(new Option('--fusion <how>', 'hybrid: how the two halves are fused').choices(['rrf', 'relative-score']))
+  .option('--rerank', "rerank the sink's candidates with the spec's search.reranker")
+  .option('--candidates <k>', 'rerank: hits asked of the sink (default: search.candidates, else 50)', (v) => Number(v))
+  .action(
+    async (
+      query: string,
+      opts: {
+        topK: number;
+        sink?: string;
+        json?: boolean;
+        hybrid?: boolean;
+        alpha?: number;
+        fusion?: 'rrf' | 'relative-score';
+        rerank?: boolean;
+        candidates?: number;
+      },
+    ) => {
+      await (await import('./commands/search.ts')).searchCommand(ctx(), query, opts);
+    },
+  );
 
 program
   .command('delete')

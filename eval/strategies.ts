@@ -20,11 +20,16 @@ export interface StrategyContext {
   chunkOverlap: number;
 }
 
+export interface EmbeddedChunks {
+  texts: string[];
+  vectors: Float32Array[];
+}
+
 export interface Strategy {
   /** The chunker's spec, for the record. */
   spec: string;
-  /** Chunk vectors of one document, normalised. */
-  embedDocument(text: string): Promise<Float32Array[]>;
+  /** The chunks of one document and their vectors (normalised), in the same order. */
+  embedDocument(text: string): Promise<EmbeddedChunks>;
   close(): Promise<void>;
 }
 
@@ -44,8 +49,8 @@ export function independent(chunker: Chunker, embedder: LocalOnnxEmbedder): Stra
   return {
     spec: chunker.spec,
     async embedDocument(text) {
-      const chunks = await chunksOf(chunker, text);
-      return chunks.length ? embedder.embedDocuments(chunks.map((c) => c.text)) : [];
+      const texts = (await chunksOf(chunker, text)).map((c) => c.text);
+      return { texts, vectors: texts.length ? await embedder.embedDocuments(texts) : [] };
     },
     close: async () => {},
   };
@@ -57,7 +62,7 @@ export function late(chunker: Chunker, lateEmbedder: LateChunkEmbedder): Strateg
     spec: `${chunker.spec}+${lateEmbedder.identity}`,
     async embedDocument(text) {
       const chunks = await chunksOf(chunker, text);
-      return lateEmbedder.embedChunks(text, chunks);
+      return { texts: chunks.map((c) => c.text), vectors: await lateEmbedder.embedChunks(text, chunks) };
     },
     close: () => lateEmbedder.close(),
   };

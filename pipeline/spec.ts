@@ -11,6 +11,7 @@ import { TeiConfig } from '../connectors/embedders/tei.ts';
 import { TeiLateConfig } from '../connectors/embedders/late/tei.ts';
 import { checkPostgresConnection, PostgresConnectionFields } from '../connectors/ledger/postgres.config.ts';
 import { TriggerSpec } from '../connectors/events/trigger-config.ts';
+import { RerankerSpec } from '../connectors/rerankers/index.ts';
 import { TemporalConfig } from './temporal-config.ts';
 import { ScheduleConfig } from './schedule-config.ts';
 import { ChromaSinkSpecFields } from '../connectors/sinks/chroma.config.ts';
@@ -110,6 +111,22 @@ const LedgerSpec = z.discriminatedUnion('kind', [
 export type LedgerSpec = z.infer<typeof LedgerSpec>;
 
 /** A pipeline: where documents come from and how they become vectors in which sinks. */
+export const SearchSpec = z.object({
+  /** Reranks the sink's top `candidates` hits (cross-encoder, hosted API or LLM judge) when a search asks for it. */
+  reranker: RerankerSpec.optional(),
+  /** Hits asked of the sink for the reranker to reorder (k); the search keeps its top n. */
+  candidates: z.number().int().min(1).max(1000).default(50),
+  hybrid: z
+    .object({
+      /** Weight of the vector half: 0 keyword only, 1 vector only. */
+      alpha: z.number().min(0).max(1).default(0.5),
+      /** `rrf`: reciprocal-rank fusion; `relative-score`: scores scaled to [0, 1], weighed and summed. */
+      fusion: z.enum(['rrf', 'relative-score']).default('rrf'),
+    })
+    .default({ alpha: 0.5, fusion: 'rrf' }),
+});
+export type SearchSpec = z.output<typeof SearchSpec>;
+
 export const PipelineSpec = z
   .object({
     /** Identifies the pipeline in workflow ids, search attributes and index names. */
@@ -192,6 +209,11 @@ export const PipelineSpec = z
           .default(24 * 60),
       })
       .default({ retireAfterMinutes: 24 * 60 }),
+    /**
+     * How `ingest search` and the SDK's search query this pipeline's index: a reranker over the sink's candidates,
+     * and the weights of hybrid (keyword + vector) search. Read-side only: not part of the pipeline fingerprint.
+     */
+    search: SearchSpec.optional(),
     /** Event sources `ingest trigger` consumes for this version (Kafka document events, S3 notifications). */
     triggers: z.array(TriggerSpec).optional(),
     /**

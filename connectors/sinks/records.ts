@@ -1,5 +1,5 @@
 import { ConnectorError, FailureType } from '../shared/errors.ts';
-import type { ChunkMetadata } from './sink.ts';
+import type { ChunkMetadata, HybridQuery } from './sink.ts';
 
 // Checks every sink applies before writing a batch, so a bad record fails the batch with nothing half-written.
 
@@ -106,4 +106,17 @@ export function fromStored(r: Partial<Record<keyof StoredMetadata, unknown>>): C
   const headingPath = decodeHeadingPath(r.heading_path);
   if (headingPath) m.headingPath = headingPath;
   return m;
+}
+
+/** Checks a hybrid query's weights (sinks call it before any request). */
+export function checkHybridQuery(index: string, q: HybridQuery): void {
+  if (typeof q.text !== 'string' || q.text.trim() === '') {
+    throw new ConnectorError(FailureType.InvalidInput, `hybrid search on ${index}: the query text is empty`);
+  }
+  if (!(q.alpha >= 0 && q.alpha <= 1)) {
+    throw new ConnectorError(FailureType.InvalidInput, `hybrid search on ${index}: alpha must be in [0, 1], got ${q.alpha}`);
+  }
+  if (q.fusion !== 'rrf' && q.fusion !== 'relative-score') {
+    throw new ConnectorError(FailureType.InvalidInput, `hybrid search on ${index}: fusion must be rrf or relative-score`);
+  }
 }

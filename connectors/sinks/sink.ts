@@ -26,6 +26,20 @@ export interface SearchHit {
   metadata: ChunkMetadata;
 }
 
+/** The two halves of a hybrid query, and how to weigh them. */
+export interface HybridQuery {
+  /** The query text, for the keyword (BM25) half. */
+  text: string;
+  /** The query's vector, for the vector half. */
+  vector: Float32Array;
+  /** Weight of the vector half in [0, 1]: 0 is keyword only, 1 vector only. */
+  alpha: number;
+  /** `rrf`: reciprocal-rank fusion; `relative-score`: each half's scores scaled to [0, 1], then weighed and summed. */
+  fusion: HybridFusion;
+}
+
+export type HybridFusion = 'rrf' | 'relative-score';
+
 /** One chunk as a scan sees it: enough to find its document in the ledger. */
 export interface ScannedChunk {
   id: string;
@@ -59,6 +73,11 @@ export interface Sink {
   /** Ids stored for one document, for reconciliation. */
   idsOfDocument(index: string, tenant: string, sourceUri: string): Promise<string[]>;
   search(index: string, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]>;
+  /**
+   * Keyword and vector search in one query, fused by the database itself (hybrid retrieval). Present only on sinks
+   * whose database keeps a keyword index of the chunk text; `score` is the database's fused score.
+   */
+  hybridSearch?(index: string, query: HybridQuery, opts: { topK: number; tenant?: string }): Promise<SearchHit[]>;
   /**
    * Pages through every chunk of one tenant in an index, for reconciliation, in the sink's own order and with bounded
    * memory whatever the index size. Every chunk present for the whole scan comes back at least once. `deletedSince`: how

@@ -2,8 +2,17 @@ import weaviate, { Filters, type Collection, type FilterValue, type WeaviateClie
 import { WeaviateSinkConfig } from './weaviate.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import { trustCertificateAuthority } from '../shared/tls.ts';
-import type { ChunkMetadata, ChunkPage, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector, fromStored, invalid, ownIndexFound, rejected, toStored, checkScanOptions } from './records.ts';
+import type { ChunkMetadata, ChunkPage, HybridQuery, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
+import {
+  checkHybridQuery,
+  checkScanOptions,
+  checkVector,
+  fromStored,
+  invalid,
+  ownIndexFound,
+  rejected,
+  toStored,
+} from './records.ts';
 
 // Layout: one Weaviate collection (class) per index, with our tenants as a `tenant` property that every read and delete
 // filters on. Weaviate's native multi-tenancy (a shard per tenant) is the alternative; it isolates tenants physically
@@ -476,6 +485,33 @@ export function createWeaviateSink(config: WeaviateSinkConfig): Sink {
         return res.objects.map((o) => ({
           id: o.uuid,
           score: score(distance, o.metadata?.distance ?? Number.POSITIVE_INFINITY),
+          text: String(o.properties.text ?? ''),
+          metadata: fromProps(o.properties),
+        }));
+      });
+    },
+
+    async hybridSearch(index: string, query: HybridQuery, opts: { topK: number; tenant?: string }): Promise<SearchHit[]> {
+      if (!Number.isInteger(opts.topK) || opts.topK < 0) throw invalid(`search on ${index}: topK must be a non-negative integer`);
+      checkHybridQuery(index, query);
+      if (opts.topK === 0) return [];
+      return withIndex(index, 'hybridSearch', async ({ col, dims, headingPath }) => {
+        checkVector(query.vector, dims, `hybrid search on ${index}`);
+        // BM25F over the chunk text only (the metadata properties are `field`-tokenized and not searchable), fused
+        // with the vector search by Weaviate itself.
+        const res = await col.query.hybrid(query.text, {
+          vector: Array.from(query.vector),
+          alpha: query.alpha,
+          fusionType: query.fusion === 'rrf' ? 'Ranked' : 'RelativeScore',
+          queryProperties: ['text'],
+          limit: opts.topK,
+          filters: opts.tenant !== undefined ? col.filter.byProperty('tenant').equal(opts.tenant) : undefined,
+          returnMetadata: ['score'],
+          returnProperties: headingPath ? [...PROPS] : PROPS.filter((p) => p !== HEADING_PATH),
+        });
+        return res.objects.map((o) => ({
+          id: o.uuid,
+          score: o.metadata?.score ?? 0,
           text: String(o.properties.text ?? ''),
           metadata: fromProps(o.properties),
         }));
