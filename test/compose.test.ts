@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { METRICS_PORTS } from '../cli/metrics.ts';
+import { validatePipelineSpec, type PipelineSpec } from '../pipeline/spec.ts';
+import { checkIngestArgs, processKind, type IngestArgs } from './deploy/ingest-args.ts';
 
 // RAGLINE_COMPOSE_FILE points the checks at another file, e.g. a broken copy, to prove they can fail.
 // (Not COMPOSE_FILE: Docker Compose reads that one itself, often as a colon-separated list.)
@@ -10,17 +13,26 @@ const file = process.env.RAGLINE_COMPOSE_FILE ?? join(import.meta.dirname, '..',
 
 interface Service {
   image?: string;
+  build?: string | { context?: string; dockerfile?: string };
+  profiles?: string[];
   command?: string | string[];
+  environment?: Record<string, string> | string[];
+  configs?: { source: string; target?: string }[];
+  expose?: (string | number)[];
   restart?: string;
   healthcheck?: { test?: unknown };
   ports?: (string | number | { published?: string | number })[];
   volumes?: (string | { type?: string; source?: string })[];
-  depends_on?: string[] | Record<string, { condition?: string }>;
+  depends_on?: string[] | Record<string, { condition?: string; required?: boolean }>;
+  deploy?: {
+    resources?: { reservations?: { devices?: { driver?: string; count?: number | string; capabilities?: string[] }[] } };
+  };
 }
 interface Compose {
   version?: unknown;
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;
+  configs?: Record<string, { content?: string; file?: string }>;
 }
 
 const compose = parse(readFileSync(file, 'utf8')) as Compose;
@@ -39,11 +51,15 @@ function hostPort(p: string | number | { published?: string | number }): number 
   return parts.length < 2 ? undefined : Number(parts.at(-2));
 }
 
+/** Compose's `${VAR:-default}` / `${VAR}` interpolation, with nothing set in the environment. */
+const interpolate = (text: string): string => text.replace(/\$\{(\w+)(?::?-([^}]*))?\}/g, (_, _name, def = '') => def);
+
 function namedVolume(v: string | { type?: string; source?: string }): string | undefined {
   let source: string | undefined;
-  if (typeof v === 'string')
-    source = v.includes(':') ? v.split(':')[0] : undefined; // "/path" alone is anonymous
-  else if ((v.type ?? 'volume') === 'volume') source = v.source;
+  if (typeof v === 'string') {
+    const spec = interpolate(v); // "${DIR:-./models}:/models" binds a host folder
+    source = spec.includes(':') ? spec.split(':')[0] : undefined; // "/path" alone is anonymous
+  } else if ((v.type ?? 'volume') === 'volume') source = v.source;
   return source && !/^[./~]/.test(source) ? source : undefined;
 }
 
@@ -74,6 +90,10 @@ describe(`docker-compose.yml (${file})`, () => {
       'milvus',
       'chroma',
       'prometheus',
+      'ingest-worker',
+      'embed-worker',
+      'trigger',
+      'embed-server',
     ];
     const missing = expected.filter((name) => !compose.services?.[name]);
     assert.deepEqual(missing, [], `missing services: ${missing.join(', ')}`);
@@ -88,6 +108,15 @@ describe(`docker-compose.yml (${file})`, () => {
       assert.ok(tag, `${name}: image ${s.image} has no tag`);
       assert.notEqual(tag, 'latest', `${name}: image ${s.image} uses latest`);
       assert.match(tag, /\d/, `${name}: tag ${tag} names no version`);
+    }
+  });
+
+  it('builds local images from a Dockerfile that exists, and names each built image with a version', () => {
+    for (const [name, s] of services.filter(([, s]) => s.build !== undefined)) {
+      const b = typeof s.build === 'string' ? { context: s.build } : s.build!;
+      const dockerfile = join(dirname(file), b.context ?? '.', b.dockerfile ?? 'Dockerfile');
+      assert.ok(existsSync(dockerfile), `${name} builds from ${dockerfile}, which does not exist`);
+      assert.match(s.image ?? '', /:\d+\.\d+\.\d+$/, `${name}: built image ${s.image} carries no version`);
     }
   });
 
@@ -171,5 +200,128 @@ describe(`docker-compose.yml (${file})`, () => {
     const used = argAfter(compose.services.s3?.command, '--event-kafka-topic');
     assert.ok(created, 'kafka-init creates no --topic');
     assert.equal(used, created);
+  });
+});
+
+const addressOf = (address: string): [string, number] => {
+  const u = new URL(address.includes('://') ? address : `tcp://${address}`);
+  return [u.hostname, Number(u.port)];
+};
+
+describe(`the ragline services of docker-compose.yml (${file})`, () => {
+  const ragline = services.filter(([, s]) => /^ragline:/.test(s.image ?? ''));
+  const argsSeen = new Map<string, IngestArgs>();
+  const argsOf = (name: string, s: Service): IngestArgs => {
+    const args = (Array.isArray(s.command) ? s.command : []).map((a) => interpolate(String(a)));
+    const key = JSON.stringify(args);
+    if (!argsSeen.has(key)) argsSeen.set(key, checkIngestArgs(args, name));
+    return argsSeen.get(key)!;
+  };
+  /** The spec a service reads: the config mounted where its --pipeline points. */
+  const specOf = (name: string, s: Service, pipeline: string): PipelineSpec => {
+    const mounted = s.configs?.find((c) => (c.target ?? `/${c.source}`) === pipeline);
+    assert.ok(mounted, `${name}: nothing is mounted at ${pipeline}`);
+    const content = compose.configs?.[mounted.source]?.content;
+    assert.ok(content, `${name}: config ${mounted.source} has no content`);
+    return validatePipelineSpec(parse(content), `config ${mounted.source}`);
+  };
+  const specFiles = (s: Service) => (s.configs ?? []).filter((c) => c.target?.startsWith('/etc/ragline/'));
+  const env = (s: Service): Record<string, string> =>
+    Array.isArray(s.environment)
+      ? Object.fromEntries(s.environment.map((e) => e.split('=', 2) as [string, string]))
+      : (s.environment ?? {});
+
+  it('runs real ingest commands: ingest workers, embed workers and the trigger, built from the Dockerfile', () => {
+    const kinds = ragline.map(([name, s]) => processKind(argsOf(name, s)));
+    assert.deepEqual(kinds.sort(), ['embed', 'ingest', 'trigger']);
+    for (const [name, s] of ragline) assert.ok(s.build !== undefined, `${name} is not built here`);
+  });
+
+  it('gives every process a pipeline spec the project accepts, in every variant it can be pointed at', () => {
+    for (const [name, s] of ragline) {
+      const { pipeline } = argsOf(name, s);
+      assert.ok(pipeline, `${name}: no --pipeline`);
+      specOf(name, s, pipeline);
+      // RAGLINE_PIPELINE_FILE picks one of the mounted specs: every one of them must be valid too.
+      for (const c of specFiles(s)) specOf(name, s, c.target!);
+      assert.deepEqual(
+        specFiles(s).map((c) => c.target),
+        specFiles(ragline[0]![1]).map((c) => c.target),
+        `${name} mounts other specs than ${ragline[0]![0]}`,
+      );
+    }
+  });
+
+  it('points every spec and setting at services of this file', () => {
+    const [first, s] = ragline[0]!;
+    for (const c of specFiles(s)) {
+      const spec = specOf(first, s, c.target!);
+      for (const sink of spec.sinks) {
+        const host = 'host' in sink ? sink.host : 'address' in sink ? addressOf(sink.address)[0] : undefined;
+        assert.ok(host && compose.services[host], `${c.source}: sink ${sink.name} at ${host}, not a service`);
+      }
+      if (spec.embedder.kind === 'tei') {
+        const [host, port] = addressOf(spec.embedder.baseUrl);
+        const server = compose.services[host];
+        assert.ok(server, `${c.source}: the embedder's server ${host} is not a service`);
+        assert.equal(argAfter(server.command, '--port'), String(port), `${c.source}: ${host} does not listen on ${port}`);
+      }
+      const topic = argAfter(compose.services['kafka-init']?.command, '--topic');
+      for (const t of spec.triggers ?? []) assert.equal(t.topic, topic, `${c.source}: topic ${t.topic} is never created`);
+      // Local blobs and SQLite work across the processes only on a volume they all mount.
+      const paths = [
+        spec.blobStore.kind === 'local-dir' ? spec.blobStore.root : undefined,
+        spec.ledger.kind === 'sqlite' ? spec.ledger.path : undefined,
+      ].filter((p) => p !== undefined);
+      for (const p of paths)
+        for (const [name, svc] of ragline) {
+          const shared = (svc.volumes ?? []).some((v) => typeof v === 'string' && p.startsWith(`${v.split(':')[1]}/`));
+          assert.ok(shared, `${name}: ${p} is not on a volume it mounts`);
+        }
+    }
+    for (const [name, svc] of ragline) {
+      const e = env(svc);
+      assert.ok(compose.services[addressOf(e.TEMPORAL_ADDRESS ?? '')[0]], `${name}: TEMPORAL_ADDRESS`);
+      const [s3host, s3port] = addressOf(e.AWS_ENDPOINT_URL_S3 ?? '');
+      assert.equal(`:${s3port}`, argAfter(compose.services[s3host]?.command, '--port'), `${name}: AWS_ENDPOINT_URL_S3`);
+      const listeners = (compose.services.kafka as { environment?: Record<string, string> }).environment
+        ?.KAFKA_ADVERTISED_LISTENERS;
+      for (const b of (e.KAFKA_BROKERS ?? '').split(','))
+        assert.ok(listeners?.includes(`//${b}`), `${name}: KAFKA_BROKERS ${b} is not an advertised listener`);
+    }
+  });
+
+  it("has Prometheus scrape every ragline service's metrics port", () => {
+    const prom = parse(compose.configs?.['prometheus-config']?.content ?? '') as {
+      scrape_configs: { static_configs?: { targets: string[] }[] }[];
+    };
+    const targets = prom.scrape_configs.flatMap((j) => (j.static_configs ?? []).flatMap((c) => c.targets));
+    for (const [name, s] of ragline) {
+      const port = processKind(argsOf(name, s)) === 'trigger' ? METRICS_PORTS.trigger : METRICS_PORTS.worker;
+      assert.ok(s.expose?.map(String).includes(String(port)), `${name} does not expose ${port}`);
+      assert.ok(targets.includes(`${name}:${port}`), `Prometheus does not scrape ${name}:${port}`);
+    }
+    assert.ok(targets.includes(`embed-server:${argAfter(compose.services['embed-server']?.command, '--port')}`));
+  });
+
+  it('keeps the GPU server behind the gpu profile, with a GPU reserved, so the stack starts without one', () => {
+    const server = compose.services['embed-server']!;
+    assert.deepEqual(server.profiles, ['gpu']);
+    assert.deepEqual(server.deploy?.resources?.reservations?.devices, [{ driver: 'nvidia', count: 1, capabilities: ['gpu'] }]);
+    assert.equal(basename(typeof server.build === 'string' ? server.build : (server.build?.context ?? '')), 'embed-server');
+    assert.equal(argAfter(server.command, '--device'), 'cuda');
+    // `command` is appended to the image's entrypoint (python -m ragline_embed_server): it must not repeat it.
+    assert.ok(String((server.command as string[])[0]).startsWith('--'), 'the command repeats the entrypoint');
+    const modelDir = argAfter(server.command, '--model-dir');
+    const mounts = (server.volumes ?? []).map((v) => (typeof v === 'string' ? interpolate(v).split(':')[1] : undefined));
+    assert.ok(mounts.includes(modelDir), `the server's ${modelDir} is not mounted`);
+    // A service outside the profile may wait for the server only as an optional dependency.
+    for (const [name, s] of services.filter(([, s]) => !s.profiles)) {
+      const d = s.depends_on;
+      const onServer = Array.isArray(d)
+        ? d.includes('embed-server')
+        : d?.['embed-server'] && d['embed-server'].required !== false;
+      assert.ok(!onServer, `${name} requires embed-server, which runs only with the gpu profile`);
+    }
   });
 });
