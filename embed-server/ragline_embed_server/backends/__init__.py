@@ -1,0 +1,1 @@
+"""Forward-pass backends: onnx (onnxruntime, CPU) and torch (transformers, CUDA), behind one interface."""
