@@ -6,10 +6,12 @@ import { StackConfigError } from '../infra/config.ts';
 import { StackUpError } from '../infra/stack.ts';
 import { PipelineSpecError } from '../pipeline/spec.ts';
 import { EmbedChildError } from '../workers/embed-child.ts';
-import type { LogLevel } from '@temporalio/worker';
+import { configureLogging, log, LOG_LEVELS, LogLevelError, logLevelOf, rememberEnvSecrets } from '../connectors/shared/log.ts';
+import { rememberSecret } from '../connectors/shared/secret.ts';
+import type { Tracing } from '../connectors/shared/tracing.ts';
 import type { WorkerOptions } from '../workers/worker.ts';
 import type { CodecServerCommandOptions } from './commands/codec-server.ts';
-import { cliContext, normaliseSourceUri } from './context.ts';
+import { cliContext, normaliseSourceUri, type CliContext } from './context.ts';
 
 // Commands load their modules when they run: a long-running `ingest worker` should not carry the CLI's other
 // dependencies (and their memory) around.
@@ -19,9 +21,48 @@ const startWorkers = async (o: WorkerOptions) => (await import('../workers/worke
 const program = new Command('ingest')
   .description('ragline: durable document ingestion for semantic search and RAG')
   .addOption(new Option('--pipeline <file>', 'pipeline spec (YAML or JSON); default: the embedded default pipeline'))
-  .addOption(new Option('--tenant <tenant>', 'tenant (overrides the spec)'));
+  .addOption(new Option('--tenant <tenant>', 'tenant (overrides the spec)'))
+  .addOption(
+    new Option(
+      '--log-level <level>',
+      `JSON log lines on stderr from this level up: ${LOG_LEVELS.join(', ')} (default: RAGLINE_LOG_LEVEL, else info for worker and trigger, error otherwise)`,
+    ),
+  );
 
-const ctx = () => cliContext(program.opts<{ pipeline?: string; tenant?: string }>());
+/** This process's tracing, when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT turns it on (see `preAction`). */
+let tracing: Tracing | undefined;
+
+const ctx = (): CliContext => {
+  const c = cliContext(program.opts<{ pipeline?: string; tenant?: string }>());
+  // The local stack's S3 key is not in the environment; it is no more loggable than one that is.
+  if (c.s3.secretAccessKey) rememberSecret(c.s3.secretAccessKey);
+  return tracing ? { ...c, temporal: { ...c.temporal, tracing } } : c;
+};
+
+// Before any command: the process's logger (JSON lines on stderr) and, when configured, its tracer. Each kind of
+// process has its service name on its lines and spans.
+program.hook('preAction', async (_root, action) => {
+  const role = action.name() === 'worker' ? action.opts<{ role?: string }>().role : undefined;
+  const { SERVICE_NAMES } = await import('../connectors/shared/tracing.ts');
+  const service =
+    action.name() === 'trigger' || role === 'trigger'
+      ? SERVICE_NAMES.trigger
+      : role === 'ingest' || role === 'embed'
+        ? SERVICE_NAMES[role]
+        : role
+          ? SERVICE_NAMES.worker
+          : SERVICE_NAMES.cli;
+  const longRunning = service !== SERVICE_NAMES.cli;
+  const level = logLevelOf(program.opts<{ logLevel?: string }>().logLevel, process.env, longRunning ? 'info' : 'error');
+  configureLogging({ level, service });
+  rememberEnvSecrets(process.env);
+  const { tracingEnabled, startTracing } = await import('../connectors/shared/tracing.ts');
+  if (tracingEnabled(process.env)) tracing = startTracing({ serviceName: service });
+});
+// Spans still buffered leave before the process ends.
+program.hook('postAction', async () => {
+  await tracing?.shutdown();
+});
 
 program
   .command('run')
@@ -95,7 +136,6 @@ program
           s3: c.s3,
           baseDir: c.baseDir,
           bundleCacheDir: c.stack.cacheDir,
-          logLevel: 'ERROR',
         })
       : undefined;
     const { RaglineClient } = await import('../sdk/client.ts');
@@ -196,19 +236,12 @@ program
   )
   // For a parent that runs this worker as its child (`ingest run` with a local model): end when the parent does.
   .addOption(new Option('--until-stdin-closes', 'shut down gracefully when stdin closes').hideHelp())
-  .addOption(
-    new Option('--log-level <level>', "the workers' log level")
-      .choices(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'])
-      .default('INFO')
-      .hideHelp(),
-  )
   .option('--metrics-port <port>', `Prometheus metrics on this port, or off (default: RAGLINE_METRICS_PORT, else ${9464})`)
   .option('--sdk-metrics-port <port>', "the Temporal SDK's own Prometheus metrics on this port (default: off)")
   .action(
     async (opts: {
       role: 'all' | 'ingest' | 'embed' | 'trigger';
       untilStdinCloses?: boolean;
-      logLevel: LogLevel;
       metricsPort?: string;
       sdkMetricsPort?: string;
     }) => {
@@ -231,13 +264,16 @@ program
         s3: c.s3,
         baseDir: c.baseDir,
         bundleCacheDir: c.stack.cacheDir,
-        logLevel: opts.logLevel,
       });
+      const polling = `worker ${roles.join('+')} for pipeline ${c.spec.name} v${c.spec.version} is polling`;
       if (opts.untilStdinCloses) {
         process.stdin.once('close', () => void w.shutdown());
         process.stdin.resume();
+        // The parent's readiness signal (workers/embed-child.ts), whatever the log level: the parent drops this line.
+        process.stderr.write(`${polling}\n`);
+      } else {
+        log().info({ pipeline: c.spec.name, version: c.spec.version, roles }, `${polling}; Ctrl-C stops it`);
       }
-      console.error(`worker ${roles.join('+')} for pipeline ${c.spec.name} v${c.spec.version} is polling; Ctrl-C stops it`);
       await w.done;
       await metrics?.close();
     },
@@ -414,7 +450,8 @@ try {
     err instanceof PipelineSpecError ||
     err instanceof StackUpError ||
     err instanceof StackConfigError ||
-    err instanceof EmbedChildError
+    err instanceof EmbedChildError ||
+    err instanceof LogLevelError
   ) {
     console.error(`ingest: ${err.message}`);
     process.exitCode = 1;

@@ -1,3 +1,4 @@
+import { log } from '../connectors/shared/log.ts';
 import { serveMetrics, type MetricsServer } from '../connectors/shared/metrics.ts';
 
 /** Default metrics ports: `ingest worker`, `ingest trigger`, and the Temporal SDK's own exporter (opt-in). */
@@ -24,10 +25,10 @@ export async function startMetricsEndpoint(port: number | 'off', what: string): 
   if (port === 'off') return undefined;
   try {
     const server = await serveMetrics(port);
-    console.error(`${what} metrics on http://0.0.0.0:${server.port}/metrics`);
+    log().info({ port: server.port }, `${what} metrics on http://0.0.0.0:${server.port}/metrics`);
     return server;
   } catch (err) {
-    console.error(`${what} metrics not served: port ${port} is unavailable (${(err as Error).message})`);
+    log().warn({ port, err }, `${what} metrics not served: port ${port} is unavailable`);
     return undefined;
   }
 }

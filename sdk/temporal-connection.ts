@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Client, Connection, type ConnectionOptions, type TLSConfig } from '@temporalio/client';
 import type { DataConverter, PayloadCodec } from '@temporalio/common';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { PipelineSpecError } from '../pipeline/spec.ts';
 import { resolveSecret, SecretError, type SecretRef } from '../connectors/shared/secret.ts';
+import type { Tracing } from '../connectors/shared/tracing.ts';
 import type { TemporalConfig } from '../pipeline/temporal-config.ts';
 import { AesGcmCodec, KeyRingError, parseKeyRing } from './codec.ts';
 
@@ -22,6 +24,12 @@ export interface TemporalTarget {
   apiKey?: string;
   /** Encrypts every payload the client or worker sends and decrypts what it reads. */
   codec?: PayloadCodec;
+  /**
+   * OpenTelemetry tracing (`startTracing`, or a tracer provider of the application's own registered globally): the
+   * client's starts, signals and queries, and a worker's workflows and activities, become spans of one trace.
+   * Absent: no interceptors, no spans.
+   */
+  tracing?: Pick<Tracing, 'resource' | 'spanProcessor'>;
 }
 
 /** The spec's `temporal` block could not be turned into a connection: a secret or file is missing or malformed. */
@@ -114,5 +122,10 @@ export function dataConverterOf(t: TemporalTarget): DataConverter | undefined {
 /** A Client on its own connection (close it with `client.connection.close()`). */
 export async function connectClient(t: TemporalTarget): Promise<Client> {
   const connection = await Connection.connect(connectionOptions(t));
-  return new Client({ connection, namespace: t.namespace, dataConverter: dataConverterOf(t) });
+  return new Client({
+    connection,
+    namespace: t.namespace,
+    dataConverter: dataConverterOf(t),
+    ...(t.tracing && { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } }),
+  });
 }

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { log } from '../connectors/shared/log.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
 
-/** What `ingest worker` prints on stderr once it polls; the parent waits for it. */
+/** What `ingest worker --until-stdin-closes` prints on stderr once it polls; the parent waits for it. */
 export const POLLING_LINE = /^worker \S+ for pipeline .* is polling/;
 
 /**
@@ -35,7 +36,8 @@ const START_TIMEOUT_MS = 120_000;
 /**
  * Starts `ingest worker --role embed` for the same pipeline (the same global options and environment) and resolves
  * once it polls. The child ends when this process closes its stdin, so a parent killed outright leaves no orphan.
- * Its stderr passes through to ours, except the line saying it polls.
+ * Its stderr (JSON log lines at this process's level unless `logLevel` says otherwise) passes through to ours,
+ * except the line saying it polls.
  */
 export async function startEmbedChild(globalArgs: readonly string[], opts: { logLevel?: string } = {}): Promise<EmbedChild> {
   const child = spawn(
@@ -52,7 +54,7 @@ export async function startEmbedChild(globalArgs: readonly string[], opts: { log
       '--metrics-port',
       'off',
       '--log-level',
-      opts.logLevel ?? 'ERROR',
+      opts.logLevel ?? log().level,
     ],
     { stdio: ['pipe', 'inherit', 'pipe'], env: process.env },
   );

@@ -37,6 +37,7 @@ import {
 } from '../connectors/events/trigger-config.ts';
 import type { KafkaSecurity } from '../connectors/events/kafka.ts';
 import type { Ledger } from '../connectors/ledger/ledger.ts';
+import { boundedMessage, log as rootLog } from '../connectors/shared/log.ts';
 import { pipelineRef } from '../pipeline/ref.ts';
 import { indexAlias, indexName, type PipelineSpec } from '../pipeline/spec.ts';
 import { signalDocument } from '../sdk/documents.ts';
@@ -61,7 +62,7 @@ export interface TriggerOptions {
   retry?: { initialMs?: number; maxMs?: number };
   /** Passed to every consumer (session timeout, fetch wait, client id...). */
   consumer?: { clientId?: string; sessionTimeoutMs?: number; maxWaitTimeMs?: number; partitionsConsumedConcurrently?: number };
-  /** One JSON-friendly line per event worth telling (never document bodies). Default: JSON on stderr. */
+  /** One JSON-friendly line per event worth telling (never document bodies). Default: the process's logger. */
   log?: EventSourceLog;
 }
 
@@ -93,6 +94,15 @@ export interface RunningTrigger {
   /** Finishes the message in hand, commits, and leaves the groups. */
   stop(): Promise<void>;
 }
+
+const triggerLog = () => rootLog().child({ component: 'trigger' });
+
+/** The default EventSourceLog: the process's logger, error texts bounded (a refusal may quote an event's data). */
+const processLog: EventSourceLog = (level, msg, fields) => {
+  const f: Record<string, unknown> = { ...fields };
+  if (typeof f.error === 'string') f.error = boundedMessage(f.error);
+  triggerLog()[level](f, msg);
+};
 
 /** gRPC codes that say the request itself is wrong for this event: retrying the same event cannot succeed. */
 const REJECTING_GRPC_CODES = new Set([3 /* INVALID_ARGUMENT */, 11 /* OUT_OF_RANGE */]);
@@ -126,8 +136,7 @@ export async function startTrigger(opts: TriggerOptions): Promise<RunningTrigger
   if (specs.length === 0) throw new Error('none of the given pipeline specs declares a trigger');
   const problems = checkTriggers(specs);
   if (problems.length) throw new Error(`triggers cannot run together:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  const log: EventSourceLog =
-    opts.log ?? ((level, msg, fields) => console.error(JSON.stringify({ level, msg, component: 'trigger', ...fields })));
+  const log: EventSourceLog = opts.log ?? processLog;
   const stats = { signalled: 0, deadLettered: 0, skippedRetired: 0 };
 
   // Groups, and for each topic the first declaration: it decides the format, the dead-letter topic for events no

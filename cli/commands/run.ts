@@ -57,7 +57,6 @@ export async function startInlineWorkers(
     baseDir: ctx.baseDir,
     extraRoots,
     bundleCacheDir: ctx.stack.cacheDir,
-    logLevel: 'ERROR',
   });
   try {
     return { workers, embedChild: await child };

@@ -5,6 +5,7 @@ import type { RunningTrigger } from '../../workers/trigger.ts';
 import type { RunningWorkers } from '../../workers/worker.ts';
 import { userCwd, type CliContext } from '../context.ts';
 import { startMetricsEndpoint } from '../metrics.ts';
+import { log } from '../../connectors/shared/log.ts';
 
 export interface TriggerCommandOptions {
   /** More pipeline spec files served by this process (other versions of the pipeline: blue/green). */
@@ -56,10 +57,9 @@ export async function triggerCommand(
             s3: ctx.s3,
             baseDir,
             bundleCacheDir: ctx.stack.cacheDir,
-            logLevel: 'WARN',
           }),
         );
-        console.error(`workers for ${spec.name} v${spec.version} are polling`);
+        log().info({ pipeline: spec.name, version: spec.version }, `workers for ${spec.name} v${spec.version} are polling`);
       }
     }
     const { startTrigger } = await import('../../workers/trigger.ts');
@@ -71,13 +71,14 @@ export async function triggerCommand(
     });
     for (const r of trigger.routes) {
       const where = r.kind === 's3-events' ? ` bucket ${r.bucket} prefix "${r.prefix}"` : '';
-      console.error(
+      log().info(
+        { route: r },
         `trigger ${r.kind} ${r.topic}${where} -> ${r.pipeline} v${r.version} (group ${r.groupId}, brokers ${r.brokers.join(',')}, dead letters ${r.deadLetterTopic})`,
       );
     }
-    console.error('trigger is consuming; Ctrl-C stops it');
+    log().info('trigger is consuming; Ctrl-C stops it');
     await untilStopped(opts.signal);
-    console.error('trigger stopping: finishing the messages in hand');
+    log().info('trigger stopping: finishing the messages in hand');
   } finally {
     await trigger?.stop();
     await Promise.allSettled(workers.map((w) => w.shutdown()));

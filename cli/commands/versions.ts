@@ -78,7 +78,6 @@ export async function promoteCommand(
         s3: ctx.s3,
         baseDir: ctx.baseDir,
         bundleCacheDir: ctx.stack.cacheDir,
-        logLevel: 'ERROR',
       })
     : undefined;
   const { RaglineClient } = await import('../../sdk/client.ts');

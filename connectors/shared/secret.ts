@@ -69,14 +69,34 @@ export function readSpecFile(path: string, what: string, source: SecretSource): 
  * or empty variable and a missing or empty file are errors naming it.
  */
 export function resolveSecret(ref: SecretInput, what: string, source: SecretSource): string {
-  if (typeof ref === 'string') return ref;
+  if (typeof ref === 'string') return rememberSecret(ref);
   if ('env' in ref) {
     const value = source.env[ref.env]?.trim();
     if (value === undefined) throw new SecretError(what, `environment variable ${ref.env}`, 'is not set');
     if (value === '') throw new SecretError(what, `environment variable ${ref.env}`, 'is empty');
-    return value;
+    return rememberSecret(value);
   }
-  return readSpecFile(ref.file, what, source).trim();
+  return rememberSecret(readSpecFile(ref.file, what, source).trim());
+}
+
+/** Values shorter than this are not scrubbed from log lines by value (too likely to match ordinary text). */
+const MIN_SCRUBBED_CHARS = 8;
+const secretValues = new Set<string>();
+
+/**
+ * Notes a secret value this process holds, so the logger (connectors/shared/log.ts) censors it wherever it would
+ * appear in a line. Returns the value.
+ */
+export function rememberSecret(value: string): string {
+  // A key ring or a PEM file holds several secrets, one a line: each is censored on its own too.
+  for (const v of [value, ...(value.includes('\n') ? value.split('\n').map((l) => l.trim()) : [])])
+    if (v.length >= MIN_SCRUBBED_CHARS) secretValues.add(v);
+  return value;
+}
+
+/** The secret values noted so far. */
+export function knownSecretValues(): ReadonlySet<string> {
+  return secretValues;
 }
 
 /** Like resolveSecret, for an optional setting. */
