@@ -40,6 +40,7 @@ function upToDate(prev: DocumentRecord | undefined, pipeline: PipelineRef, objec
     prev !== undefined &&
     prev.status !== 'deleted' &&
     prev.status !== 'failed' &&
+    prev.status !== 'cancelled' &&
     prev.pipelineVersion === pipelineStamp(pipeline) &&
     pipeline.sinks.every((s) => prev.sinks[s]?.state === 'ok') &&
     (objectVersion === undefined || prev.sourceVersion === objectVersion)

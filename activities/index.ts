@@ -6,7 +6,7 @@ import { describeEmbedder, embedChunks } from './embed.ts';
 import { atEdge } from './failures.ts';
 import { fetchAndParse } from './fetch-and-parse.ts';
 import { checkIndexVersion, retireIndexVersion, rollbackIndexAlias, switchIndexAlias } from './index-versions.ts';
-import { commitDocument, recordDeleted, recordFailure } from './ledger.ts';
+import { commitDocument, recordCancelled, recordDeleted, recordFailure } from './ledger.ts';
 import { rebuildIndex, reconcileIndex, reconcileMissing, reconcileOrphans, sweepArtifacts } from './reconcile.ts';
 import { deleteFromSink, upsertToSink } from './sinks.ts';
 import { cleanupWork, findRemoved, listSourcePage, sourceHas } from './source.ts';
@@ -44,6 +44,7 @@ export function createIngestActivities(deps: PipelineDeps) {
     deleteFromSink: bind(deps, deleteFromSink),
     commitDocument: bind(deps, commitDocument),
     recordFailure: bind(deps, recordFailure),
+    recordCancelled: bind(deps, recordCancelled),
     recordDeleted: bind(deps, recordDeleted),
     listSourcePage: bind(deps, listSourcePage),
     sourceHas: bind(deps, sourceHas),

@@ -9,7 +9,7 @@ import { createSqliteLedger } from '../connectors/ledger/sqlite.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import type { PipelineRef } from '../workflows/types.ts';
 import type { PipelineDeps } from './deps.ts';
-import { commitDocument } from './ledger.ts';
+import { commitDocument, recordCancelled, recordDeleted } from './ledger.ts';
 import type { WorkRef } from './work.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'ragline-commit-'));
@@ -60,5 +60,45 @@ describe('commitDocument', () => {
       commitDocument(deps, { pipeline, sourceUri: 's3://b/doc', work: w, sinks: { chroma: { ok: true, upserted: 2 } } }),
       (err: unknown) => err instanceof ConnectorError && err.type === FailureType.NotFound,
     );
+  });
+});
+
+describe('recordCancelled', () => {
+  const startedAt = () => new Date(Date.now() - 1000).toISOString();
+
+  it('a new document is recorded cancelled, with no chunks and a Cancelled reason', async () => {
+    await recordCancelled(deps, { pipeline, sourceUri: 's3://b/new', startedAt: startedAt() });
+    const rec = await ledger.get('t', 's3://b/new');
+    assert.deepEqual([rec?.status, rec?.chunkIds, rec?.contentHash, rec?.lastError?.type], ['cancelled', [], null, 'Cancelled']);
+  });
+
+  it('a document ingested before keeps its chunks and hash (the sinks still hold them); only its status changes', async () => {
+    const w = await work('work/t/kept/run-1', 'k1');
+    await commitDocument(deps, { pipeline, sourceUri: 's3://b/kept', work: w, sinks: { chroma: { ok: true, upserted: 2 } } });
+    const before = await ledger.get('t', 's3://b/kept');
+    // The cancelled batch began after that commit.
+    const begun = new Date(Date.now() + 5).toISOString();
+    await recordCancelled(deps, { pipeline, sourceUri: 's3://b/kept', startedAt: begun });
+    const after = await ledger.get('t', 's3://b/kept');
+    assert.equal(after?.status, 'cancelled');
+    assert.deepEqual(
+      [after?.chunkIds, after?.contentHash, after?.sinks.chroma?.state],
+      [before?.chunkIds, before?.contentHash, 'ok'],
+    );
+  });
+
+  it('leaves a deleted document deleted, and an outcome written after the batch began untouched', async () => {
+    await recordDeleted({ ...deps, sinks: new Map() } as unknown as PipelineDeps, {
+      pipeline: { ...pipeline, sinks: [] },
+      sourceUri: 's3://b/gone',
+    });
+    await recordCancelled(deps, { pipeline, sourceUri: 's3://b/gone', startedAt: startedAt() });
+    assert.equal((await ledger.get('t', 's3://b/gone'))?.status, 'deleted');
+
+    const begun = startedAt();
+    const w = await work('work/t/done/run-1', 'd1');
+    await commitDocument(deps, { pipeline, sourceUri: 's3://b/done', work: w, sinks: { chroma: { ok: true, upserted: 2 } } });
+    await recordCancelled(deps, { pipeline, sourceUri: 's3://b/done', startedAt: begun });
+    assert.equal((await ledger.get('t', 's3://b/done'))?.status, 'ingested');
   });
 });

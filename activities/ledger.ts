@@ -116,6 +116,26 @@ export async function recordFailure(
   metrics.documents.inc({ pipeline: pipelineLabel(input.pipeline), outcome: 'failed', failure_type: input.error.type });
 }
 
+/**
+ * Marks a document whose run was cancelled before an outcome: its chunks, hash and sink states stay those of the last
+ * version committed (what the sinks still hold), so the next run is not skipped as up to date. A deleted document
+ * stays deleted, and a record that another run has since committed is left alone.
+ */
+export async function recordCancelled(
+  deps: PipelineDeps,
+  input: { pipeline: PipelineRef; sourceUri: string; startedAt: string },
+): Promise<void> {
+  const prev = await deps.ledger.get(input.pipeline.tenant, input.sourceUri);
+  if (prev?.status === 'deleted' || (prev !== undefined && prev.updatedAt > input.startedAt)) return;
+  await deps.ledger.put({
+    ...base(prev, input.pipeline, input.sourceUri),
+    status: 'cancelled',
+    lastError: { type: 'Cancelled', message: 'cancelled before it finished; the sinks keep the version before' },
+    updatedAt: new Date().toISOString(),
+  });
+  metrics.documents.inc({ pipeline: pipelineLabel(input.pipeline), outcome: 'cancelled', failure_type: '' });
+}
+
 export async function recordDeleted(
   deps: PipelineDeps,
   input: { pipeline: PipelineRef; sourceUri: string; eventTime?: number },

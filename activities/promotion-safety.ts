@@ -59,7 +59,14 @@ export async function scanPromotion(next: Ledger, live: Ledger | undefined): Pro
         const key = keyOf(r.tenant, r.sourceUri);
         const s = status.get(key);
         if (s !== undefined && (isLive(s) || s === DocStatus.deleted)) continue;
-        const reason = s === undefined ? 'missing' : s === DocStatus.failed ? 'failed' : 'processing';
+        const reason =
+          s === undefined
+            ? 'missing'
+            : s === DocStatus.failed
+              ? 'failed'
+              : s === DocStatus.cancelled
+                ? 'cancelled'
+                : 'processing';
         const error = errors.get(key);
         losses.push({ tenant: r.tenant, sourceUri: r.sourceUri, reason, ...(error === undefined ? {} : { error }) });
       }

@@ -90,8 +90,8 @@ interface ScanBeat {
 
 /**
  * Scans one sink's index for chunks no live document of the ledger owns (a document the ledger does not know, one it
- * records deleted, or an id its record does not list) and deletes them. Documents the ledger marks failed or still
- * processing are left alone, and so is any document whose workflow is running (its new chunks reach the ledger only
+ * records deleted, or an id its record does not list) and deletes them. Documents the ledger marks failed, cancelled or
+ * still processing are left alone, and so is any document whose workflow is running (its new chunks reach the ledger only
  * at commit). Runs for up to SCAN_BUDGET_MS, heartbeating its cursor so a retry resumes where it stopped.
  */
 export async function reconcileOrphans(
@@ -130,7 +130,7 @@ export async function reconcileOrphans(
     }
     for (const [uri, ids] of byDoc) {
       const rec = await deps.ledger.get(pipeline.tenant, uri);
-      if (rec?.status === 'failed' || rec?.status === 'processing') continue;
+      if (rec?.status === 'failed' || rec?.status === 'processing' || rec?.status === 'cancelled') continue;
       const owned = live(rec) ? new Set(rec.chunkIds) : new Set<string>();
       const orphans = ids.filter((id) => !owned.has(id));
       if (orphans.length === 0) continue;

@@ -14,6 +14,8 @@ export const VERSIONS = {
   // Prometheus 2.42.0 as Debian 12 (bookworm) packages it; "+ds-5+deb12u1" is Debian's packaging revision.
   prometheus: '2.42.0+ds-5+deb12u1',
   // Plain clients that tests drive the stack with (not our code): Kafka's console tools use `kafka` above.
+  // Chromium as Debian 12 packages it (bookworm-security), for the browser tests: `chromium` and `chromium-common`.
+  chromium: '156.0.8078.114-1~deb12u1',
   awscli: '1.46.3', // AWS CLI v1, the PyPI one (v2 is not on PyPI); its dependencies are pinned in services/test-tools.ts
 } as const;
 
@@ -25,4 +27,6 @@ export const INTEGRITY = {
 /** sha256 of the Debian packages we unpack (amd64), as the archive's index lists them (`apt-cache show <pkg>=<version>`). */
 export const DEB_SHA256 = {
   prometheus: '81d59a24fce84f7fbe97a45a4f2914b6a5881b5cd1db2a6a0e129e515e1a5f55',
+  chromium: '0a8cda4db34125e8cd0cb710c3379538bb94f06eb5cc440d921860bcdc2273e7',
+  chromiumCommon: 'fe9713b01e8336384848ca9ff4c073d9a36113c71ebf6e1f1e54e8d294b675ae',
 } as const;

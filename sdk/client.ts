@@ -12,6 +12,7 @@ import { PipelineSchedules } from './schedules.ts';
 import { reconcileRunOptions, sourceRunOptions } from './source-run.ts';
 import { reconcileReportQuery } from '../workflows/reconcile.ts';
 import { listSourceRuns, runControls, type RunControls, type RunSummary } from './runs.ts';
+import { promoteSummary, runDetails } from '../workflows/summaries.ts';
 import { connectClient, type TemporalTarget } from './temporal-connection.ts';
 import {
   promoteWorkflowId,
@@ -146,6 +147,8 @@ export class RaglineClient {
         { key: pipelineKey, value: `${ref.name}-v${ref.version}` },
       ],
       memo: { pipeline: ref.name, pipelineVersion: ref.version, kind: 'promote' },
+      staticSummary: promoteSummary(ref),
+      staticDetails: runDetails('Index promotion (blue/green)', ref),
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
     const state = () => handle.query(promoteStateQuery);

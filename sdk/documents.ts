@@ -2,6 +2,7 @@ import type { Client, WorkflowHandleWithSignaledRunId } from '@temporalio/client
 import { docEventSignal } from '../workflows/document.ts';
 import { docStatusKey, pipelineKey, sourceUriKey, tenantKey } from '../workflows/search-attributes.ts';
 import { documentWorkflowId } from '../pipeline/ids.ts';
+import { documentSummary, runDetails } from '../workflows/summaries.ts';
 import type { DocEvent, DocOutcome, PipelineRef } from '../workflows/types.ts';
 
 /** Search attributes every run of a pipeline version carries (the full uri, even when the id holds its hash). */
@@ -42,6 +43,9 @@ export async function signalDocument(
     signalArgs: [event],
     typedSearchAttributes: runSearchAttributes(ref, sourceUri, 'processing'),
     memo: { pipeline: ref.name, pipelineVersion: ref.version, sourceUri },
+    // The first event's summary: later events for the same run arrive as signals and leave it as it is.
+    staticSummary: documentSummary(ref, sourceUri, event),
+    staticDetails: runDetails('Document', ref, sourceUri),
   });
 }
 

@@ -115,6 +115,8 @@ export function compileSchedule(spec: PipelineSpec, config: ScheduleConfig): Com
       workflowId: run.workflowId,
       args: run.args,
       typedSearchAttributes: run.typedSearchAttributes,
+      staticSummary: run.staticSummary,
+      staticDetails: run.staticDetails,
     },
     policies: { overlap: OVERLAP[config.overlap], catchupWindow: parseInterval(config.catchupWindow)!, pauseOnFailure: false },
     typedSearchAttributes: [

@@ -1,6 +1,7 @@
 import { pipelineRef } from '../pipeline/ref.ts';
 import { sourceWorkflowId } from '../pipeline/ids.ts';
 import type { PipelineSpec } from '../pipeline/spec.ts';
+import { reconcileSummary, runDetails, sourceRunSummary } from '../workflows/summaries.ts';
 import { reconcileWorkflowId, type ReconcileInput, type SourceWorkflowInput } from '../workflows/types.ts';
 import { runSearchAttributes } from './documents.ts';
 
@@ -23,6 +24,11 @@ export function sourceRunOptions(spec: PipelineSpec, sourceUri: string) {
     args: [input] as [SourceWorkflowInput],
     typedSearchAttributes: runSearchAttributes(ref, sourceUri, 'running'),
     memo: { pipeline: ref.name, pipelineVersion: ref.version, kind: 'source', sourceUri } as Record<string, unknown>,
+    staticSummary: sourceRunSummary(ref, sourceUri),
+    staticDetails: runDetails('Source run', ref, sourceUri, {
+      'Page size': String(input.pageSize),
+      'Documents at once': String(input.maxInFlight),
+    }),
   };
 }
 
@@ -51,5 +57,7 @@ export function reconcileRunOptions(spec: PipelineSpec, opts: { dryRun?: boolean
       string,
       unknown
     >,
+    staticSummary: reconcileSummary(ref, input),
+    staticDetails: runDetails(input.dryRun ? 'Reconciliation (dry run)' : 'Reconciliation', ref, input.sourcePrefix),
   };
 }

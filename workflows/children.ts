@@ -2,6 +2,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { ParentClosePolicy, getExternalWorkflowHandle, startChild } from '@temporalio/workflow';
 import { docEventSignal, documentWorkflow } from './document.ts';
 import { docStatusKey, pipelineKey, sourceUriKey, tenantKey } from './search-attributes.ts';
+import { documentSummary, runDetails } from './summaries.ts';
 import type { DocEvent, DocOutcome, PipelineRef } from './types.ts';
 
 export type StartedDocument = { kind: 'started'; result: Promise<DocOutcome> } | { kind: 'handedOff' };
@@ -28,6 +29,8 @@ export async function startDocument(
         { key: docStatusKey, value: 'processing' },
       ],
       memo: { pipeline: pipeline.name, pipelineVersion: pipeline.version, sourceUri: uri },
+      staticSummary: documentSummary(pipeline, uri, event),
+      staticDetails: runDetails('Document', pipeline, uri),
     });
     return { kind: 'started', result: child.result() };
   } catch (err) {

@@ -1,4 +1,6 @@
 import {
+  type ActivityFunctionWithOptions,
+  type ActivityInterfaceFor,
   ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
@@ -8,17 +10,27 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { EmbedActivities, IngestActivities } from '../activities/index.ts';
 import { docStatusKey } from './search-attributes.ts';
+import { activitySummary, documentStepDetails } from './summaries.ts';
 import type { DocEvent, DocOutcome, DocumentWorkflowInput } from './types.ts';
 
 export const docEventSignal = defineSignal<[DocEvent]>('docEvent');
 export const docStateQuery = defineQuery<{ status: string; pending: number; applied: number; last?: DocOutcome }>('state');
+
+/**
+ * Patch ids (Temporal `patched()`): histories recorded before a change replay the old logic.
+ * Cancelled status: a document cancelled before an outcome is recorded `cancelled` in the ledger (it kept its old
+ * record before).
+ */
+export const DOCUMENT_PATCHES = { cancelledStatus: 'document-cancelled-status' } as const;
 
 /** Events applied per run before continuing as new, so a busy document's history stays short. */
 const EVENTS_PER_RUN = 50;
@@ -75,15 +87,27 @@ const sinkActivities = (queue: string) =>
  */
 export async function documentWorkflow(input: DocumentWorkflowInput): Promise<DocOutcome> {
   const { pipeline, sourceUri } = input;
-  const acts = ingestActivities(pipeline.ingestQueue);
-  const sinks = sinkActivities(pipeline.ingestQueue);
-  const embed = embedActivities(pipeline.embedQueue);
+  // Each call carries a summary for the UI naming this document (and the sink): `upsert doc.pdf -> weaviate`.
+  const acts = summarised(ingestActivities(pipeline.ingestQueue), sourceUri);
+  const sinks = summarised(sinkActivities(pipeline.ingestQueue), sourceUri);
+  const embed = summarised(embedActivities(pipeline.embedQueue), sourceUri);
   const pending: DocEvent[] = [...input.pending];
   let applied = 0;
   let status = 'processing';
   let last: DocOutcome | undefined;
+  let step = 'waiting for an event';
 
-  setHandler(docEventSignal, (e) => void pending.push(e));
+  /** The UI's current details: the step under way (never history: replays and determinism are untouched). */
+  const showStep = (s: string): void => {
+    step = s;
+    setCurrentDetails(documentStepDetails(status, s, applied, pending.length));
+  };
+
+  // Defined before the handlers: a signal that arrived with the start is delivered as its handler is set.
+  setHandler(docEventSignal, (e) => {
+    pending.push(e);
+    showStep(step);
+  });
   setHandler(docStateQuery, () => ({ status, pending: pending.length, applied, last }));
 
   const setStatus = (s: string): void => {
@@ -92,6 +116,7 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
   };
 
   async function applyUpsert(event: DocEvent, repair = false): Promise<DocOutcome> {
+    showStep(repair ? 'reading again to repair the sinks' : 'fetching and parsing');
     const fetched = await acts.fetchAndParse({
       pipeline,
       sourceUri,
@@ -106,8 +131,10 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
     let work = fetched.work;
     let committed = false;
     try {
+      showStep(`embedding ${fetched.chunks} chunks`);
       const embedded = await embed.embedChunks({ pipeline, work });
       work = embedded.work;
+      showStep(`writing to ${pipeline.sinks.join(', ')}`);
       const results = await Promise.allSettled(
         pipeline.sinks.map((sink) => sinks.upsertToSink({ pipeline, sourceUri, sink, work })),
       );
@@ -121,6 +148,7 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
         ]),
       );
       // Some sink holds the new chunks: the ledger must say so, even when the workflow is being cancelled.
+      showStep('recording in the ledger');
       await CancellationScope.nonCancellable(() => acts.commitDocument({ pipeline, sourceUri, work, sinks: sinkResults }));
       committed = true;
       const failed = Object.entries(sinkResults).filter(([, r]) => !r.ok);
@@ -143,6 +171,7 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
   }
 
   async function applyDelete(event: DocEvent, force: boolean): Promise<DocOutcome> {
+    showStep('deleting');
     if (!force && (await acts.sourceHas({ pipeline, sourceUri }))) {
       // The object exists again (a newer create overtook this delete): the latest state is "present". Its version is
       // not the one the delete named, so the upsert HEADs it.
@@ -162,11 +191,17 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
     // A repair asked for in the batch is kept whichever event decides: a plain upsert would find the ledger up to date.
     const repair = batch.some((e) => e.repair);
     setStatus('processing');
+    // Workflow time (deterministic): a ledger record written after this moment holds this batch's own outcome.
+    const startedAt = new Date().toISOString();
     try {
       last = event.kind === 'delete' ? await applyDelete(event, force) : await applyUpsert(event, repair);
     } catch (err) {
-      // Cancelled (the source run was, or an operator): the ledger has no cancelled state, so it keeps what it had.
+      // Cancelled (the source run was, or an operator): the ledger says so, and keeps the chunks of the version before
+      // (the sinks still hold them); the next run ingests the document again.
       if (isCancellation(err)) {
+        if (patched(DOCUMENT_PATCHES.cancelledStatus)) {
+          await CancellationScope.nonCancellable(() => acts.recordCancelled({ pipeline, sourceUri, startedAt }));
+        }
         setStatus('cancelled');
         throw err;
       }
@@ -176,11 +211,48 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
     }
     setStatus(last.status);
     applied += batch.length;
+    // Failure types only: a message may quote what a server echoed back.
+    showStep(last.status === 'failed' ? (last.error?.type ?? 'Error') : `${last.chunks} chunks`);
     if (pending.length > 0 && (applied >= EVENTS_PER_RUN || workflowInfo().continueAsNewSuggested)) {
       await continueAsNew<typeof documentWorkflow>({ ...input, pending });
     }
   }
   return last ?? { status: 'unchanged', chunks: 0, upserted: {}, cached: 0 };
+}
+
+/** What each activity does to a document, as its summary in the UI says it (`upsert doc.pdf -> weaviate`). */
+const VERBS: Record<string, string> = {
+  fetchAndParse: 'fetch and parse',
+  embedChunks: 'embed the chunks of',
+  upsertToSink: 'upsert',
+  commitDocument: 'commit',
+  cleanupWork: 'remove the artifacts of',
+  sourceHas: 'check the source still has',
+  deleteFromSink: 'delete',
+  recordDeleted: 'record the deletion of',
+  recordFailure: 'record the failure of',
+  recordCancelled: 'record the cancellation of',
+};
+
+/**
+ * The same activities, each call scheduled with a summary: the activity's verb, the document's name and, when its
+ * input names a sink, the sink. Call sites stay plain calls.
+ */
+function summarised<A extends object>(proxy: ActivityInterfaceFor<A>, uri: string): A {
+  const handler: ProxyHandler<ActivityInterfaceFor<A>> = {
+    get(target, name, receiver) {
+      const fn = Reflect.get(target, name, receiver) as ActivityFunctionWithOptions<(...args: unknown[]) => Promise<unknown>>;
+      if (typeof name !== 'string') return fn;
+      return (...args: unknown[]) => {
+        const sink = (args[0] as { sink?: unknown } | undefined)?.sink;
+        return fn.executeWithOptions(
+          { summary: activitySummary(VERBS[name] ?? name, uri, typeof sink === 'string' ? sink : undefined) },
+          args,
+        );
+      };
+    },
+  };
+  return new Proxy(proxy, handler) as unknown as A;
 }
 
 /** The last event with the greatest event time (events without one count as arriving in order after timed ones). */

@@ -16,8 +16,8 @@ export type PromoteFailureType = (typeof PromoteFailureType)[keyof typeof Promot
 export interface PromotionLoss {
   tenant: string;
   sourceUri: string;
-  /** `missing`: no row at the new version yet; otherwise the new version's status (`failed`, `processing`). */
-  reason: 'missing' | 'failed' | 'processing';
+  /** `missing`: no row at the new version yet; otherwise the new version's status (`failed`, `cancelled`, `processing`). */
+  reason: 'missing' | 'failed' | 'cancelled' | 'processing';
   /** The new version's error for a failed document (`type: message`). */
   error?: string;
 }

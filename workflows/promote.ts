@@ -10,6 +10,7 @@ import {
 import type { IngestActivities } from '../activities/index.ts';
 import type { TenantCheck } from '../activities/index-versions.ts';
 import { PromoteFailureType, type AcceptLosses, type PromotionLoss } from './promote-failures.ts';
+import { stepSummary } from './summaries.ts';
 import type { PipelineRef } from './types.ts';
 
 // Blue/green promotion of one pipeline version: validate the new index in every sink, then switch every sink's alias,
@@ -96,6 +97,7 @@ export async function promoteIndexWorkflow(input: PromoteInput): Promise<Promote
   let rollback = false;
   let retireNow = false;
   setHandler(promoteStateQuery, () => state);
+  const about = (text: string) => ({ summary: stepSummary(text) });
   setHandler(rollbackSignal, () => void (rollback = true));
   setHandler(retireNowSignal, () => void (retireNow = true));
 
@@ -122,7 +124,9 @@ export async function promoteIndexWorkflow(input: PromoteInput): Promise<Promote
         const to = (o.status === 'fulfilled' ? o.value.previous : undefined) ?? c.current;
         return to === undefined || to === c.index
           ? Promise.resolve(undefined)
-          : acts.rollbackIndexAlias({ pipeline, sink: c.sink, to });
+          : acts.rollbackIndexAlias.executeWithOptions(about(`switch the alias back to ${to} in ${c.sink}`), [
+              { pipeline, sink: c.sink, to },
+            ]);
       }),
     );
     const back = checks.filter((_, i) => outcomes[i]!.status === 'fulfilled' && restored[i]!.status === 'fulfilled');
@@ -137,12 +141,14 @@ export async function promoteIndexWorkflow(input: PromoteInput): Promise<Promote
 
   const checks = await Promise.all(
     pipeline.sinks.map((sink) =>
-      acts.checkIndexVersion({
-        pipeline,
-        sink,
-        force: input.force,
-        ...(input.acceptLosses === undefined ? {} : { acceptLosses: input.acceptLosses }),
-      }),
+      acts.checkIndexVersion.executeWithOptions(about(`check version ${pipeline.version}'s index in ${sink}`), [
+        {
+          pipeline,
+          sink,
+          force: input.force,
+          ...(input.acceptLosses === undefined ? {} : { acceptLosses: input.acceptLosses }),
+        },
+      ]),
     ),
   );
   for (const c of checks) {
@@ -160,7 +166,9 @@ export async function promoteIndexWorkflow(input: PromoteInput): Promise<Promote
   state.phase = 'switching';
   state.retireAt = new Date(Date.now() + input.retireAfterMs).toISOString();
   const switchOne = (c: (typeof checks)[number]) =>
-    acts.switchIndexAlias({ pipeline, sink: c.sink, chunks: c.count, retireAfter: state.retireAt! });
+    acts.switchIndexAlias.executeWithOptions(about(`switch the alias to version ${pipeline.version} in ${c.sink}`), [
+      { pipeline, sink: c.sink, chunks: c.count, retireAfter: state.retireAt! },
+    ]);
   if (patched(PROMOTE_PATCHES.compensateSwitch)) {
     const outcomes = await Promise.allSettled(checks.map(switchOne));
     outcomes.forEach((o, i) => {
@@ -184,7 +192,11 @@ export async function promoteIndexWorkflow(input: PromoteInput): Promise<Promote
   if (rollback) {
     await Promise.all(
       replaced.map(({ sink, previous }) =>
-        previous === undefined ? undefined : acts.rollbackIndexAlias({ pipeline, sink, to: previous }),
+        previous === undefined
+          ? undefined
+          : acts.rollbackIndexAlias.executeWithOptions(about(`roll the alias back to ${previous} in ${sink}`), [
+              { pipeline, sink, to: previous },
+            ]),
       ),
     );
     state.phase = 'rolled-back';
@@ -194,7 +206,9 @@ export async function promoteIndexWorkflow(input: PromoteInput): Promise<Promote
   await Promise.all(
     replaced.map(async ({ sink, previous }) => {
       if (previous === undefined) return;
-      const { dropped } = await acts.retireIndexVersion({ pipeline, sink, index: previous });
+      const { dropped } = await acts.retireIndexVersion.executeWithOptions(about(`retire ${previous} in ${sink}`), [
+        { pipeline, sink, index: previous },
+      ]);
       state.sinks[sink]!.dropped = dropped;
     }),
   );

@@ -6,6 +6,7 @@ import {
   continueAsNew,
   defineQuery,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -13,6 +14,7 @@ import {
 import type { EmbedActivities, IngestActivities } from '../activities/index.ts';
 import { startDocument } from './children.ts';
 import { docStatusKey } from './search-attributes.ts';
+import { reconcileProgressDetails, stepSummary } from './summaries.ts';
 import { emptyDrift, type ReconcileInput, type ReconcileReport } from './types.ts';
 
 export const reconcileReportQuery = defineQuery<ReconcileReport>('report');
@@ -60,6 +62,10 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
     phase: 'index',
   };
   setHandler(reconcileReportQuery, () => report);
+  /** The UI's current details: the phase and what was found so far (kept in the worker, never in history). */
+  const show = (): void => setCurrentDetails(reconcileProgressDetails(report));
+  const about = (text: string) => ({ summary: stepSummary(text) });
+  show();
   // The cursor carried across continue-as-new belongs to the phase this execution starts in.
   const startPhase = report.phase;
   const healthy = (): string[] => pipeline.sinks.filter((s) => report.sinks[s]!.error === undefined);
@@ -77,14 +83,18 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
     await Promise.all(
       pipeline.sinks.map(async (sink) => {
         try {
-          const check = await acts.reconcileIndex({ pipeline, sink, dryRun });
+          const check = await acts.reconcileIndex.executeWithOptions(about(`check the index in ${sink}`), [
+            { pipeline, sink, dryRun },
+          ]);
           if (check.exists) return;
           if (dryRun) {
             absent.push(sink);
             return;
           }
-          shape ??= embed.describeEmbedder({ pipeline });
-          await acts.rebuildIndex({ pipeline, sink, ...(await shape) });
+          shape ??= embed.describeEmbedder.executeWithOptions(about('describe the embedder'), [{ pipeline }]);
+          await acts.rebuildIndex.executeWithOptions(about(`rebuild the index in ${sink}`), [
+            { pipeline, sink, ...(await shape) },
+          ]);
           report.sinks[sink]!.rebuilt = 1;
         } catch (err) {
           fail(sink, err);
@@ -92,6 +102,7 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
       }),
     );
     report.phase = 'orphans';
+    show();
   }
 
   if (report.phase === 'orphans') {
@@ -103,18 +114,21 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
       const drift = report.sinks[sink]!;
       try {
         do {
-          const scan = await acts.reconcileOrphans({
-            pipeline,
-            sink,
-            dryRun,
-            ...(cursor === undefined ? {} : { cursor, deletedSince }),
-            ...(input.sourcePrefix ? { sourcePrefix: input.sourcePrefix } : {}),
-          });
+          const scan = await acts.reconcileOrphans.executeWithOptions(about(`find orphan chunks in ${sink}`), [
+            {
+              pipeline,
+              sink,
+              dryRun,
+              ...(cursor === undefined ? {} : { cursor, deletedSince }),
+              ...(input.sourcePrefix ? { sourcePrefix: input.sourcePrefix } : {}),
+            },
+          ]);
           drift.orphans += scan.orphans;
           drift.repaired += scan.deleted;
           drift.skipped += scan.skipped;
           cursor = scan.cursor;
           deletedSince = scan.deletedSince ?? 0;
+          show();
           if (cursor !== undefined && historyFull()) await next({ sinkIndex: i, cursor, deletedSince });
         } while (cursor !== undefined);
       } catch (err) {
@@ -123,6 +137,7 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
       }
     }
     report.phase = 'missing';
+    show();
     if (historyFull()) await next({ cursor: undefined, sinkIndex: undefined, deletedSince: undefined });
   }
 
@@ -131,14 +146,16 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
     for (;;) {
       let page;
       try {
-        page = await acts.reconcileMissing({
-          pipeline,
-          sinks: healthy().filter((s) => !absent.includes(s)),
-          absent,
-          limit: input.pageSize,
-          ...(after === undefined ? {} : { after }),
-          ...(input.sourcePrefix ? { sourcePrefix: input.sourcePrefix } : {}),
-        });
+        page = await acts.reconcileMissing.executeWithOptions(about('find documents with chunks missing from the sinks'), [
+          {
+            pipeline,
+            sinks: healthy().filter((s) => !absent.includes(s)),
+            absent,
+            limit: input.pageSize,
+            ...(after === undefined ? {} : { after }),
+            ...(input.sourcePrefix ? { sourcePrefix: input.sourcePrefix } : {}),
+          },
+        ]);
       } catch (err) {
         // Which sink failed is not known here: each is checked on its own, and the unreachable ones are left out.
         const before = healthy().length;
@@ -151,17 +168,22 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
       report.documents += page.documents;
       for (const [sink, n] of Object.entries(page.missing)) report.sinks[sink]!.missing += n;
       for (const d of page.docs) for (const sink of Object.keys(d.missing)) report.sinks[sink]!.documents++;
+      show();
       if (!dryRun) await repair(page.docs);
+      show();
       after = page.next;
       if (after === undefined) break;
       if (historyFull()) await next({ cursor: after });
     }
     report.phase = 'janitor';
+    show();
   }
 
   if (report.phase === 'janitor') {
     try {
-      report.janitor = await acts.sweepArtifacts({ pipeline, dryRun, olderThanMs: JANITOR_AGE_MS });
+      report.janitor = await acts.sweepArtifacts.executeWithOptions(about('remove stale artifacts'), [
+        { pipeline, dryRun, olderThanMs: JANITOR_AGE_MS },
+      ]);
     } catch (err) {
       // The janitor is housekeeping: its failure does not fail the reconciliation, it shows in the report.
       report.janitor = { ...report.janitor, error: messageOf(err) };
@@ -169,6 +191,7 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
     report.phase = 'done';
   }
   upsertSearchAttributes([{ key: docStatusKey, value: 'completed' }]);
+  show();
   return report;
 
   /** Re-ingests each document with missing chunks (at most maxInFlight at once) and counts what came back whole. */

@@ -11,6 +11,7 @@ import {
   log,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -19,6 +20,7 @@ import type { IngestActivities } from '../activities/index.ts';
 import { startDocument, type StartedDocument } from './children.ts';
 import { invalidMaxInFlight, type RunControlState } from './run-controls.ts';
 import { docStatusKey } from './search-attributes.ts';
+import { displayUri, sourceProgressDetails, stepSummary } from './summaries.ts';
 import {
   emptyCounts,
   type DocEvent,
@@ -88,10 +90,22 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
   const notCancelling = (): void => {
     if (cancelling) refuse('the run is being cancelled');
   };
+  const progress = (): SourceProgress => ({
+    ...counts,
+    inFlight,
+    maxInFlight,
+    paused,
+    pages,
+    done,
+    startedAt,
+  });
+  /** The UI's current details: the progress query's answer as text (kept in the worker, never in history). */
+  const show = (): void => setCurrentDetails(sourceProgressDetails(progress(), input.phase ?? 'list'));
   setHandler(
     pauseUpdate,
     () => {
       paused = true;
+      show();
       return state();
     },
     { validator: notCancelling },
@@ -100,6 +114,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
     resumeUpdate,
     () => {
       paused = false;
+      show();
       return state();
     },
     { validator: notCancelling },
@@ -108,6 +123,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
     throttleUpdate,
     (n) => {
       maxInFlight = n;
+      show();
       return state();
     },
     {
@@ -117,22 +133,22 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
       },
     },
   );
-  setHandler(pauseSignal, () => void (paused = true));
-  setHandler(resumeSignal, () => void (paused = false));
+  setHandler(pauseSignal, () => {
+    paused = true;
+    show();
+  });
+  setHandler(resumeSignal, () => {
+    paused = false;
+    show();
+  });
   setHandler(throttleSignal, (n) => {
     const why = invalidMaxInFlight(n);
     if (why) return log.warn(`throttle signal ignored: ${why}`, { value: String(n), maxInFlight });
     maxInFlight = n;
+    show();
   });
-  setHandler(progressQuery, () => ({
-    ...counts,
-    inFlight,
-    maxInFlight,
-    paused,
-    pages,
-    done,
-    startedAt,
-  }));
+  setHandler(progressQuery, progress);
+  show();
 
   /** Runs one document workflow per item, at most `maxInFlight` at once, and waits for all of them. */
   async function runDocuments(items: Array<{ uri: string; workflowId: string; event: DocEvent }>): Promise<void> {
@@ -140,6 +156,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
     for (const item of items) {
       await condition(() => !paused && inFlight < maxInFlight);
       inFlight++;
+      show();
       let started: StartedDocument;
       try {
         started = await startDocument(pipeline, item);
@@ -151,6 +168,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
         // The document's workflow is already running (an event got there first): it was handed this event instead.
         inFlight--;
         counts.handedOff++;
+        show();
         continue;
       }
       running.push(
@@ -160,7 +178,10 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
             // A document cancelled with the run did not fail: it is simply not counted.
             (err) => void (isCancellation(err) || counts.failed++),
           )
-          .finally(() => void inFlight--),
+          .finally(() => {
+            inFlight--;
+            show();
+          }),
       );
     }
     await Promise.all(running);
@@ -171,6 +192,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
   /** The run's DocStatus once it ends (the Temporal UI filters on it); not for a run that continues as new. */
   const finalStatus = (status: 'completed' | 'cancelled' | 'failed'): void => {
     if (patched(SOURCE_PATCHES.finalStatus)) upsertSearchAttributes([{ key: docStatusKey, value: status }]);
+    show();
   };
 
   try {
@@ -193,8 +215,12 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
 
   async function run(): Promise<SourceCounts> {
     if (input.phase !== 'sweep') {
-      const page = await acts.listSourcePage({ pipeline, sourceUri, cursor: input.cursor, pageSize: input.pageSize });
+      const page = await acts.listSourcePage.executeWithOptions(
+        { summary: stepSummary(`list page ${pages} of ${displayUri(sourceUri)}`) },
+        [{ pipeline, sourceUri, cursor: input.cursor, pageSize: input.pageSize }],
+      );
       counts.listed += page.items.length;
+      show();
       await runDocuments(
         page.items.map((i) => ({ uri: i.uri, workflowId: i.workflowId, event: { kind: 'upsert', sourceVersion: i.version } })),
       );
@@ -211,6 +237,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
       }
       if (input.sweep === false) {
         done = true;
+        show();
         return counts;
       }
       await continueAsNew<typeof sourceWorkflow>({
@@ -227,7 +254,10 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
 
     // Sweep: documents the ledger holds under this prefix that the source no longer has are deleted everywhere, so a
     // delete whose event was lost (or never sent) still happens at the next run.
-    const removed = await acts.findRemoved({ pipeline, sourceUri, after: input.cursor, limit: input.pageSize });
+    const removed = await acts.findRemoved.executeWithOptions(
+      { summary: stepSummary(`find documents removed from ${displayUri(sourceUri)}`) },
+      [{ pipeline, sourceUri, after: input.cursor, limit: input.pageSize }],
+    );
     await runDocuments(removed.items.map((i) => ({ ...i, event: { kind: 'delete' } })));
     if (removed.next) {
       await continueAsNew<typeof sourceWorkflow>({
@@ -242,6 +272,7 @@ export async function sourceWorkflow(input: SourceWorkflowInput): Promise<Source
       });
     }
     done = true;
+    show();
     return counts;
   }
 }

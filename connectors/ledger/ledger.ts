@@ -4,6 +4,11 @@ export const DocStatus = {
   failed: 'failed',
   deleted: 'deleted',
   processing: 'processing',
+  /**
+   * Its last run was cancelled (the source run was, or an operator cancelled it) before the ledger had an outcome:
+   * the sinks keep what they held of the version before, and the next run ingests it again.
+   */
+  cancelled: 'cancelled',
 } as const;
 export type DocStatus = (typeof DocStatus)[keyof typeof DocStatus];
 

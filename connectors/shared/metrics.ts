@@ -15,7 +15,7 @@ const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 export const metrics = {
   documents: new Counter({
     name: 'ragline_documents_total',
-    help: 'Documents applied, by outcome (ingested, unchanged, deleted, failed) and failure type',
+    help: 'Documents applied, by outcome (ingested, unchanged, deleted, failed, cancelled) and failure type',
     labelNames: ['pipeline', 'outcome', 'failure_type'] as const,
     registers: [registry],
   }),

@@ -3,9 +3,12 @@ import { join } from 'node:path';
 import type { StackConfig } from '../config.ts';
 import { mavenInstall, run } from '../install.ts';
 import { VERSIONS } from '../versions.ts';
+import { installChromium } from './chromium.ts';
+import { installKustomize } from '../kustomize.ts';
 
 /**
- * Clients that are not ours, for end-to-end tests: Kafka's own console tools and the AWS CLI. They are not
+ * Clients that are not ours, for end-to-end tests: Kafka's own console tools, the AWS CLI and headless Chromium (see
+ * chromium.ts, where its paths and `missingChromium` live). They are not
  * services (nothing to start or probe), so `infra:up` installs them beside the servers and `infra:status` ignores them.
  */
 export interface TestToolPaths {
@@ -69,10 +72,15 @@ export function missingTestTools(config: StackConfig): string[] {
   return missing;
 }
 
-/** Idempotent and cached like the servers' installs; returns at once when both tools are in place. */
+/** Idempotent and cached like the servers' installs; returns at once when every tool is in place. */
 export async function installTestTools(config: StackConfig, log: (line: string) => void): Promise<TestToolPaths> {
   const paths = testToolPaths(config);
-  await Promise.all([installAwsCli(config, log), installKafkaTools(config, log)]);
+  await Promise.all([
+    installAwsCli(config, log),
+    installKafkaTools(config, log),
+    installChromium(config, log),
+    installKustomize(config, log),
+  ]);
   return paths;
 }
 

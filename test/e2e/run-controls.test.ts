@@ -181,10 +181,16 @@ describe('source run controls: pause, resume, throttle, cancel (SDK and CLI)', (
     const ingested = records.filter((r) => r.status === 'ingested').map((r) => r.sourceUri);
     assert.deepEqual(ingested.sort(), ofState('COMPLETED').sort(), 'exactly the completed documents are ingested');
     assert.ok(ingested.length < DOCS);
+    // A document cancelled mid-way is recorded cancelled (never ingested, nothing in the sinks); one never started has no row.
+    const cancelled = records.filter((r) => r.status === 'cancelled');
+    assert.deepEqual(cancelled.map((r) => r.sourceUri).sort(), ofState('CANCELLED').sort(), 'the cancelled documents say so');
+    for (const r of cancelled) {
+      assert.deepEqual([r.chunkIds, r.contentHash, r.lastError?.type], [[], null, 'Cancelled'], r.sourceUri);
+    }
     assert.deepEqual(
-      records.filter((r) => r.status !== 'ingested'),
+      records.filter((r) => r.status !== 'ingested' && r.status !== 'cancelled'),
       [],
-      'a cancelled document leaves no ledger row (the ledger has no cancelled state)',
+      'no other state is left behind',
     );
     for (const uri of uris.filter((u) => !ingested.includes(u))) {
       assert.deepEqual(await h.sink.idsOfDocument(h.index, h.spec.tenant, uri), [], `${uri} has no chunks`);

@@ -84,6 +84,14 @@ describe('source workflow: cancel', () => {
         'each cancelled document removed its artifacts',
       );
       for (const n of ['upsertToSink', 'commitDocument', 'recordFailure']) assert.ok(!seq.includes(n), `${n} was not called`);
+      // The ledger says cancelled, once per document, although the workflow was being cancelled.
+      assert.deepEqual(
+        calls
+          .filter((c) => c.name === 'recordCancelled')
+          .map((c) => (c.input as { sourceUri: string }).sourceUri)
+          .sort(),
+        ['s3://b/doc-0.txt', 's3://b/doc-1.txt'],
+      );
     });
   });
 });

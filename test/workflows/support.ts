@@ -42,6 +42,7 @@ export function fakeActivities(
     deleteFromSink: async () => ({ deleted: 3 }),
     commitDocument: async () => undefined,
     recordFailure: async () => undefined,
+    recordCancelled: async () => undefined,
     recordDeleted: async () => undefined,
     listSourcePage: async () => ({ items: [] }),
     sourceHas: async () => false,
