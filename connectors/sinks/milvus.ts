@@ -1,8 +1,27 @@
-import { ConsistencyLevelEnum, DataType, MilvusClient, type FieldType, type ResStatus } from '@zilliz/milvus2-sdk-node';
+import {
+  ConsistencyLevelEnum,
+  DataType,
+  FunctionType,
+  MilvusClient,
+  RRFRanker,
+  type FieldType,
+  type FunctionObject,
+  type ResStatus,
+  type SearchResultData,
+} from '@zilliz/milvus2-sdk-node';
 import { MilvusSinkConfig } from './milvus.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
-import type { ChunkMetadata, ChunkPage, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector, fromStored, invalid, ownIndexFound, rejected, toStored, checkScanOptions } from './records.ts';
+import type { ChunkMetadata, ChunkPage, HybridQuery, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
+import {
+  checkHybridQuery,
+  checkScanOptions,
+  checkVector,
+  fromStored,
+  invalid,
+  ownIndexFound,
+  rejected,
+  toStored,
+} from './records.ts';
 
 // Layout: one Milvus collection per index with an explicit schema. Our tenant is a VarChar partition key: Milvus hashes
 // it into the collection's partitions (16 by default), so a tenant filter searches one partition instead of all, and
@@ -21,6 +40,15 @@ import { checkVector, fromStored, invalid, ownIndexFound, rejected, toStored, ch
 // broken by the upgrade; a reindex (a new index version) makes a collection that has it. Not added in place: Milvus
 // Lite 3.2.2 answers addCollectionField with an empty status and adds nothing (tried), and a field added to a
 // production Milvus must be nullable, unlike the others.
+//
+// Hybrid search (keyword + vector) is native: the chunk text is an analyzed VarChar, and a BM25 function turns it into
+// a sparse vector field (`text_bm25`) with a sparse inverted index of metric BM25, so Milvus computes the keyword
+// scores itself, with the collection's own term statistics. The function's output is never sent (Milvus computes it
+// from the text on every write) and never asked for (every read names its output fields). The analyzer is `standard`
+// (Unicode words, lower case; no stemming, no stop words): Milvus Lite 3.2.2 refuses the `english` one ("unknown
+// tokenizer type"), and an unstemmed index keeps codes, identifiers and non-English words exact; IDF weighs common words
+// down. Collections made before hybrid support lack the field and the function and keep working for everything else;
+// hybridSearch refuses them (a reindex makes a new index version that has them). Not added in place, as for heading_path.
 //
 // Scans (scanChunks) cannot page by primary key or offset (see idsOfDocument), so they split the id space into ranges
 // by position: position p of 2^32 stands for the id text of p's 8 hex digits without trailing zeros, and a range holds
@@ -64,6 +92,17 @@ const MAX_BYTES = {
 const TEXT_FIELDS = ['text', 'tenant', 'source_uri', 'content_hash', 'pipeline_version', 'heading_path'] as const;
 const HEADING_PATH = 'heading_path';
 const OUTPUT = ['id', ...TEXT_FIELDS, 'chunk_index', 'start', 'end'];
+/** The BM25 function's sparse output field (never written or read by this sink, only searched). */
+const BM25_FIELD = 'text_bm25';
+const BM25_FUNCTION: FunctionObject = {
+  name: 'text_to_bm25',
+  type: FunctionType.BM25,
+  input_field_names: ['text'],
+  output_field_names: [BM25_FIELD],
+  params: {},
+};
+/** Reciprocal-rank fusion's k, as Weaviate and the eval harness use. */
+const RRF_K = 60;
 
 interface Index {
   collection: string;
@@ -71,6 +110,8 @@ interface Index {
   metric: Metric;
   /** False for a collection made before the heading_path field existed: its rows leave it out. */
   headingPath: boolean;
+  /** False for a collection made before hybrid support: it has no BM25 field of the chunk text. */
+  hybrid: boolean;
 }
 
 type Row = Record<(typeof TEXT_FIELDS)[number] | 'id', string> &
@@ -161,6 +202,20 @@ function fromRow(r: Record<string, unknown>): ChunkMetadata {
   return fromStored(r);
 }
 
+/** What a search returns: never the BM25 field, nor heading_path where the collection lacks it. */
+function outputFields(idx: Pick<Index, 'headingPath'>): string[] {
+  return idx.headingPath ? OUTPUT : OUTPUT.filter((f) => f !== HEADING_PATH);
+}
+
+function toHit(r: SearchResultData, score: number): SearchHit {
+  return { id: String(r.id), score, text: String(r.text ?? ''), metadata: fromRow(r) };
+}
+
+function checkTopK(what: string, topK: number): void {
+  if (!Number.isInteger(topK) || topK < 0 || topK > MAX_TOPK)
+    throw invalid(`${what}: topK must be an integer from 0 to ${MAX_TOPK}`);
+}
+
 function fields(dims: number): FieldType[] {
   const varchar = (name: keyof typeof MAX_BYTES, extra: Partial<FieldType> = {}): FieldType => ({
     name,
@@ -171,7 +226,7 @@ function fields(dims: number): FieldType[] {
   return [
     varchar('id', { is_primary_key: true }),
     { name: 'vector', data_type: DataType.FloatVector, dim: dims },
-    varchar('text'),
+    varchar('text', { enable_analyzer: true, analyzer_params: { type: 'standard' } }),
     varchar('tenant', { is_partition_key: true }),
     varchar('source_uri'),
     varchar('content_hash'),
@@ -180,6 +235,7 @@ function fields(dims: number): FieldType[] {
     { name: 'chunk_index', data_type: DataType.Int64 },
     { name: 'start', data_type: DataType.Int64 },
     { name: 'end', data_type: DataType.Int64 },
+    { name: BM25_FIELD, data_type: DataType.SparseFloatVector },
   ];
 }
 
@@ -354,7 +410,14 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
     const params = idx.index_descriptions?.[0]?.params ?? [];
     const metric = params.find((p) => p.key === 'metric_type')?.value as Metric | undefined;
     const headingPath = desc.schema.fields.some((f) => f.name === HEADING_PATH);
-    return { collection, dims, metric, headingPath };
+    // The field and the function that fills it from the text: a sparse field alone would be empty.
+    const hybrid =
+      desc.schema.fields.some((f) => f.name === BM25_FIELD) &&
+      (desc.schema.functions ?? []).some(
+        (fn) =>
+          String(fn.type) === 'BM25' && fn.input_field_names.includes('text') && fn.output_field_names?.includes(BM25_FIELD),
+      );
+    return { collection, dims, metric, headingPath, hybrid };
   }
 
   async function open(index: string): Promise<Index> {
@@ -383,6 +446,26 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
     }
   }
 
+  /** The plain vector search (also hybrid search's alpha 1). */
+  async function dense(idx: Index, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]> {
+    const res = check(
+      await conn().search({
+        collection_name: idx.collection,
+        anns_field: 'vector',
+        data: Array.from(vector),
+        limit: opts.topK,
+        filter: opts.tenant !== undefined ? `tenant == ${milvusString(opts.tenant)}` : undefined,
+        output_fields: outputFields(idx),
+        consistency_level: strong,
+        // HNSW returns at most ef candidates.
+        params: { ef: Math.max(64, opts.topK) },
+      }),
+      `search ${idx.collection}`,
+    );
+    // COSINE and IP scores are similarities already; L2 reports the squared distance, negated so higher is nearer.
+    return res.results.map((r) => toHit(r, idx.metric === 'L2' ? -r.score : r.score));
+  }
+
   async function ensure(spec: IndexSpec): Promise<void> {
     const metric = METRIC[spec.metric];
     const collection = milvusCollectionName(spec.name);
@@ -392,6 +475,7 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
         .createCollection({
           collection_name: collection,
           fields: fields(spec.dims),
+          functions: [BM25_FUNCTION],
           properties: { [OWNER]: spec.name },
           consistency_level: 'Strong',
         })
@@ -417,8 +501,24 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
       });
       if (!/already exists/i.test(res.reason)) check(res, `createIndex ${collection}`);
     }
+    if (d.hybrid) {
+      // Made here right after the collection, but a crash in between leaves it out: a collection loads only with an
+      // index on every vector field.
+      const sparse = await conn().describeIndex({ collection_name: collection, field_name: BM25_FIELD });
+      if (sparse.status.code === 700 || /not found|not exist/i.test(sparse.status.reason)) {
+        const res = await conn().createIndex({
+          collection_name: collection,
+          field_name: BM25_FIELD,
+          index_type: 'SPARSE_INVERTED_INDEX',
+          metric_type: 'BM25',
+          // Lucene's defaults, as connectors/sparse/bm25.ts.
+          params: { bm25_k1: 1.2, bm25_b: 0.75 },
+        });
+        if (!/already exists/i.test(res.reason)) check(res, `createIndex ${collection} ${BM25_FIELD}`);
+      } else check(sparse, `describeIndex ${collection} ${BM25_FIELD}`);
+    }
     check(await conn().loadCollection({ collection_name: collection }), `loadCollection ${collection}`);
-    indexes.set(spec.name, { collection, dims: spec.dims, metric, headingPath: d.headingPath });
+    indexes.set(spec.name, { collection, dims: spec.dims, metric, headingPath: d.headingPath, hybrid: d.hybrid });
   }
 
   return {
@@ -535,32 +635,76 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
     },
 
     async search(index: string, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]> {
-      if (!Number.isInteger(opts.topK) || opts.topK < 0 || opts.topK > MAX_TOPK) {
-        throw invalid(`search on ${index}: topK must be an integer from 0 to ${MAX_TOPK}`);
+      checkTopK(`search on ${index}`, opts.topK);
+      if (opts.topK === 0) return [];
+      return withIndex(index, 'search', async (idx) => {
+        checkVector(vector, idx.dims, `search on ${index}`);
+        return dense(idx, vector, opts);
+      });
+    },
+
+    async hybridSearch(index: string, query: HybridQuery, opts: { topK: number; tenant?: string }): Promise<SearchHit[]> {
+      checkTopK(`hybrid search on ${index}`, opts.topK);
+      checkHybridQuery(index, query);
+      // Milvus's RRF ranker weighs its routes equally (it takes no weights), unlike Weaviate's: refused rather than
+      // quietly ignoring alpha. 0 and 1 run one half alone (below), where weights do not matter.
+      if (query.fusion === 'rrf' && query.alpha !== 0.5 && query.alpha !== 0 && query.alpha !== 1) {
+        throw invalid(
+          `hybrid search on ${index}: milvus fuses by reciprocal rank with both halves weighed equally, so rrf takes ` +
+            `alpha 0.5 (or 0 or 1), not ${query.alpha}; use fusion relative-score to weigh the halves`,
+        );
       }
       if (opts.topK === 0) return [];
-      return withIndex(index, 'search', async ({ collection, dims, metric, headingPath }) => {
-        checkVector(vector, dims, `search on ${index}`);
+      return withIndex(index, 'hybridSearch', async (idx) => {
+        checkVector(query.vector, idx.dims, `hybrid search on ${index}`);
+        if (!idx.hybrid) {
+          throw invalid(
+            `hybrid search on ${index}: milvus collection ${idx.collection} predates hybrid support (it has no BM25 ` +
+              "field of the chunk text); reindex to a new version (raise the spec's version, then ingest reindex), " +
+              'whose index has it',
+          );
+        }
+        // Weaviate's alpha: 1 is the vector search alone, 0 the keyword search alone (only chunks with a query word).
+        if (query.alpha === 1) return dense(idx, query.vector, opts);
+        const filter = opts.tenant !== undefined ? `tenant == ${milvusString(opts.tenant)}` : undefined;
+        const output_fields = outputFields(idx);
+        const keyword = { anns_field: BM25_FIELD, data: query.text, params: { metric_type: 'BM25' } };
+        if (query.alpha === 0) {
+          const res = check(
+            await conn().search({
+              collection_name: idx.collection,
+              ...keyword,
+              limit: opts.topK,
+              filter,
+              output_fields,
+              consistency_level: strong,
+            }),
+            `search ${idx.collection}`,
+          );
+          // A BM25 score is never negative; Milvus Lite 3.2.2 reports it negated (its internal distance), Milvus as is.
+          return res.results.map((r) => toHit(r, Math.abs(r.score)));
+        }
+        // Each route returns topK candidates, filtered to the tenant, and Milvus fuses them. relative-score: each
+        // half's score squashed into [0, 1] by a fixed function of the metric (norm_score; the SDK leaves it out and
+        // Milvus Lite then sums raw scores, letting BM25 swamp a cosine), then weighed by alpha and 1 - alpha.
         const res = check(
-          await conn().search({
-            collection_name: collection,
-            data: Array.from(vector),
+          await conn().hybridSearch({
+            collection_name: idx.collection,
+            data: [
+              { anns_field: 'vector', data: Array.from(query.vector), params: { ef: Math.max(64, opts.topK) }, expr: filter },
+              { ...keyword, expr: filter },
+            ],
             limit: opts.topK,
-            filter: opts.tenant !== undefined ? `tenant == ${milvusString(opts.tenant)}` : undefined,
-            output_fields: headingPath ? OUTPUT : OUTPUT.filter((f) => f !== HEADING_PATH),
+            rerank:
+              query.fusion === 'rrf'
+                ? RRFRanker(RRF_K)
+                : { strategy: 'weighted', params: { weights: [query.alpha, 1 - query.alpha], norm_score: true } },
+            output_fields,
             consistency_level: strong,
-            // HNSW returns at most ef candidates.
-            params: { ef: Math.max(64, opts.topK) },
           }),
-          `search ${collection}`,
+          `hybridSearch ${idx.collection}`,
         );
-        // COSINE and IP scores are similarities already; L2 reports the squared distance, negated so higher is nearer.
-        return res.results.map((r) => ({
-          id: String(r.id),
-          score: metric === 'L2' ? -r.score : r.score,
-          text: String(r.text ?? ''),
-          metadata: fromRow(r),
-        }));
+        return res.results.map((r) => toHit(r, r.score));
       });
     },
 

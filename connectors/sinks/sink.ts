@@ -75,7 +75,8 @@ export interface Sink {
   search(index: string, vector: Float32Array, opts: { topK: number; tenant?: string }): Promise<SearchHit[]>;
   /**
    * Keyword and vector search in one query, fused by the database itself (hybrid retrieval). Present only on sinks
-   * whose database keeps a keyword index of the chunk text; `score` is the database's fused score.
+   * whose database keeps a keyword index of the chunk text; `score` is the database's fused score. A sink may still
+   * refuse an index it built before it kept that keyword index (Milvus: InvalidInput, reindex to a new version).
    */
   hybridSearch?(index: string, query: HybridQuery, opts: { topK: number; tenant?: string }): Promise<SearchHit[]>;
   /**
