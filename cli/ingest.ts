@@ -238,12 +238,26 @@ program
   .addOption(new Option('--until-stdin-closes', 'shut down gracefully when stdin closes').hideHelp())
   .option('--metrics-port <port>', `Prometheus metrics on this port, or off (default: RAGLINE_METRICS_PORT, else ${9464})`)
   .option('--sdk-metrics-port <port>', "the Temporal SDK's own Prometheus metrics on this port (default: off)")
+  .option(
+    '--embed-server <url>',
+    'with a pool embedder: the embedding server beside this embed worker (default: RAGLINE_EMBED_SERVER, else http://127.0.0.1:8080)',
+  )
+  .option(
+    '--embed-concurrency <n>',
+    "embed activities at once (default: 16; with a pool embedder, sized from the server's /info)",
+  )
+  .option('--embed-probe-interval <ms>', "with a pool embedder: between probes of the server's /health (default 2000)")
+  .option('--embed-probe-failures <n>', 'with a pool embedder: failed probes in a row that pause polling (default 2)')
   .action(
     async (opts: {
       role: 'all' | 'ingest' | 'embed' | 'trigger';
       untilStdinCloses?: boolean;
       metricsPort?: string;
       sdkMetricsPort?: string;
+      embedServer?: string;
+      embedConcurrency?: string;
+      embedProbeInterval?: string;
+      embedProbeFailures?: string;
     }) => {
       const { metricsPort, startMetricsEndpoint, METRICS_PORTS } = await import('./metrics.ts');
       if (opts.role === 'trigger')
@@ -255,16 +269,51 @@ program
       const roles = opts.role === 'all' ? (['ingest', 'embed'] as const) : ([opts.role] as const);
       const port = metricsPort(opts.metricsPort, METRICS_PORTS.worker);
       const sdkPort = opts.sdkMetricsPort === undefined ? 'off' : metricsPort(opts.sdkMetricsPort, 'off');
+      const embedServer = opts.embedServer ?? process.env.RAGLINE_EMBED_SERVER;
+      const numbers = {
+        'embed-concurrency': opts.embedConcurrency,
+        'embed-probe-interval': opts.embedProbeInterval,
+        'embed-probe-failures': opts.embedProbeFailures,
+      };
+      for (const [flag, text] of Object.entries(numbers)) {
+        if (text !== undefined && !(Number.isInteger(Number(text)) && Number(text) > 0)) {
+          console.error(`ingest worker: --${flag} must be a positive integer, not ${text}`);
+          process.exitCode = 2;
+          return;
+        }
+      }
+      const num = (text: string | undefined) => (text === undefined ? undefined : Number(text));
+      const embedConcurrency = num(opts.embedConcurrency);
+      const probeInterval = num(opts.embedProbeInterval);
+      const probeFailures = num(opts.embedProbeFailures);
       const metrics = await startMetricsEndpoint(port, `worker ${roles.join('+')}`);
-      const w = await startWorkers({
-        ...(sdkPort === 'off' ? {} : { sdkMetricsPort: sdkPort }),
-        ...c.temporal,
-        spec: c.spec,
-        roles: [...roles],
-        s3: c.s3,
-        baseDir: c.baseDir,
-        bundleCacheDir: c.stack.cacheDir,
-      });
+      const { EmbedServerMismatchError, EmbedServerUnreachableError } = await import('../connectors/embedders/pool.ts');
+      let w;
+      try {
+        w = await startWorkers({
+          ...(sdkPort === 'off' ? {} : { sdkMetricsPort: sdkPort }),
+          ...c.temporal,
+          spec: c.spec,
+          roles: [...roles],
+          s3: c.s3,
+          baseDir: c.baseDir,
+          bundleCacheDir: c.stack.cacheDir,
+          ...(embedServer && { embedServer }),
+          ...(embedConcurrency && { embedConcurrency }),
+          embedProbe: {
+            ...(probeInterval && { intervalMs: probeInterval, timeoutMs: Math.min(1000, probeInterval) }),
+            ...(probeFailures && { failuresToPause: probeFailures }),
+          },
+        });
+      } catch (err) {
+        // A pool embed worker whose server serves another model (or does not answer) never polls.
+        if (!(err instanceof EmbedServerMismatchError || err instanceof EmbedServerUnreachableError)) throw err;
+        log().error({ err }, `ingest worker: ${err.message}`);
+        console.error(`ingest worker: ${err.message}`);
+        process.exitCode = 3;
+        await metrics?.close();
+        return;
+      }
       const polling = `worker ${roles.join('+')} for pipeline ${c.spec.name} v${c.spec.version} is polling`;
       if (opts.untilStdinCloses) {
         process.stdin.once('close', () => void w.shutdown());

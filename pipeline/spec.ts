@@ -7,6 +7,7 @@ import { JinaConfig } from '../connectors/embedders/jina.ts';
 import { JinaLateConfig } from '../connectors/embedders/late/jina.ts';
 import { OpenAICompatibleConfig } from '../connectors/embedders/openai-compatible.ts';
 import { RateLimitsConfig } from '../connectors/embedders/rate-budget.ts';
+import { PoolConfig } from '../connectors/embedders/pool.ts';
 import { TeiConfig } from '../connectors/embedders/tei.ts';
 import { TeiLateConfig } from '../connectors/embedders/late/tei.ts';
 import { checkPostgresConnection, PostgresConnectionFields } from '../connectors/ledger/postgres.config.ts';
@@ -52,6 +53,10 @@ const EmbedderSpec = z.discriminatedUnion('kind', [
   // JINA_API_KEY, MXBAI_API_KEY or ARK_API_KEY when `apiKey` is absent.
   OpenAICompatibleConfig.extend({ kind: z.literal('openai-compatible'), ...hosted }),
   TeiConfig.extend({ kind: z.literal('tei'), ...hosted }),
+  // The GPU pool: the model only. Each embed worker sends to the server beside it (`ingest worker --embed-server`,
+  // RAGLINE_EMBED_SERVER) and polls only when that server reports this model; the embed task queue is per pipeline
+  // version, hence per model. The TEI embedder's settings and defaults otherwise.
+  PoolConfig.extend({ kind: z.literal('pool'), ...hosted }),
   CohereConfig.extend({ kind: z.literal('cohere'), ...hosted, apiKey: z.string().min(1).optional() }),
   JinaConfig.extend({ kind: z.literal('jina'), ...hosted, apiKey: z.string().min(1).optional() }),
   // For load and memory tests only: no model, no retrieval quality (see connectors/embedders/hash.ts).

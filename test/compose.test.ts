@@ -260,11 +260,18 @@ describe(`the ragline services of docker-compose.yml (${file})`, () => {
         const host = 'host' in sink ? sink.host : 'address' in sink ? addressOf(sink.address)[0] : undefined;
         assert.ok(host && compose.services[host], `${c.source}: sink ${sink.name} at ${host}, not a service`);
       }
-      if (spec.embedder.kind === 'tei') {
-        const [host, port] = addressOf(spec.embedder.baseUrl);
+      if (spec.embedder.kind === 'tei' || spec.embedder.kind === 'pool') {
+        // A pool embedder's server is the one its embed worker names (RAGLINE_EMBED_SERVER).
+        const embedWorker = ragline.find(([name]) => name === 'embed-worker')?.[1];
+        const serverUrl =
+          spec.embedder.kind === 'tei' ? spec.embedder.baseUrl : embedWorker && env(embedWorker).RAGLINE_EMBED_SERVER;
+        assert.ok(serverUrl, `${c.source}: no server for the embedder`);
+        const [host, port] = addressOf(serverUrl);
         const server = compose.services[host];
         assert.ok(server, `${c.source}: the embedder's server ${host} is not a service`);
         assert.equal(argAfter(server.command, '--port'), String(port), `${c.source}: ${host} does not listen on ${port}`);
+        if (spec.embedder.kind === 'pool')
+          assert.equal(argAfter(server.command, '--model-id'), spec.embedder.model, `${c.source}: ${host} reports another model`);
       }
       const topic = argAfter(compose.services['kafka-init']?.command, '--topic');
       for (const t of spec.triggers ?? []) assert.equal(t.topic, topic, `${c.source}: topic ${t.topic} is never created`);

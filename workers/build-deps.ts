@@ -49,6 +49,8 @@ export async function embedderFor(
   roles: WorkerRole[],
   at: (p: string) => string,
   env: NodeJS.ProcessEnv = process.env,
+  /** A pool embedder's server (the worker's --embed-server); default RAGLINE_EMBED_SERVER in `env`, else DEFAULT_EMBED_SERVER. */
+  embedServer?: string,
 ): Promise<{ embedder?: Embedder; counter: TokenCounter }> {
   const e = spec.embedder;
   if (e.kind === 'hash') {
@@ -56,7 +58,7 @@ export async function embedderFor(
     return { embedder: roles.includes('embed') ? hash : undefined, counter: hash.tokenCounter };
   }
   if (isHosted(e)) {
-    const { embedder, counter } = await hostedEmbedderFor(e, spec.ledger, at, env);
+    const { embedder, counter } = await hostedEmbedderFor(e, spec.ledger, at, env, embedServer);
     return { embedder: roles.includes('embed') ? embedder : undefined, counter };
   }
   const modelDir = e.modelDir ? at(e.modelDir) : await installedDefaultModelDir(env);
@@ -143,10 +145,10 @@ export function createEmbeddingCache(spec: LedgerSpec, at: (p: string) => string
 /** Builds the connectors one worker process needs. Embed workers load the model; ingest workers only its tokenizer. */
 export async function buildPipelineDeps(
   spec: PipelineSpec,
-  opts: { roles: WorkerRole[]; s3: S3Access; baseDir: string; extraRoots?: string[] },
+  opts: { roles: WorkerRole[]; s3: S3Access; baseDir: string; extraRoots?: string[]; embedServer?: string },
 ): Promise<BuiltDeps> {
   const at = (p: string): string => resolve(opts.baseDir, p);
-  const { embedder, counter } = await embedderFor(spec, opts.roles, at);
+  const { embedder, counter } = await embedderFor(spec, opts.roles, at, process.env, opts.embedServer);
   const s3 = { ...spec.source.s3, ...opts.s3 };
   // Confined: file:// to the spec's roots (and a folder the run named, for an in-process worker), s3:// to its buckets.
   const roots = [...spec.source.local.roots.map(at), ...(opts.extraRoots ?? []).map(at)];

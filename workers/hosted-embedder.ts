@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import type { TokenCounter } from '../connectors/chunkers/chunker.ts';
 import type { Embedder } from '../connectors/embedders/embedder.ts';
 import type { EmbedFormat, HostedDeps } from '../connectors/embedders/hosted.ts';
+import { createPoolEmbedder, DEFAULT_EMBED_SERVER } from '../connectors/embedders/pool.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import type { LedgerSpec, PipelineSpec } from '../pipeline/spec.ts';
 
-type HostedSpec = Extract<PipelineSpec['embedder'], { kind: 'openai-compatible' | 'tei' | 'cohere' | 'jina' }>;
+type HostedSpec = Extract<PipelineSpec['embedder'], { kind: 'openai-compatible' | 'tei' | 'pool' | 'cohere' | 'jina' }>;
 
 const KEY_ENV: Record<string, string> = {
   openai: 'OPENAI_API_KEY',
@@ -16,7 +17,7 @@ const KEY_ENV: Record<string, string> = {
 };
 
 export function isHosted(e: PipelineSpec['embedder']): e is HostedSpec {
-  return e.kind === 'openai-compatible' || e.kind === 'tei' || e.kind === 'cohere' || e.kind === 'jina';
+  return e.kind === 'openai-compatible' || e.kind === 'tei' || e.kind === 'pool' || e.kind === 'cohere' || e.kind === 'jina';
 }
 
 /**
@@ -31,8 +32,12 @@ export async function hostedEmbedderFor(
   ledger: LedgerSpec,
   at: (p: string) => string,
   env: NodeJS.ProcessEnv,
+  embedServer?: string,
 ): Promise<{ embedder: Embedder; counter: TokenCounter }> {
-  const { kind, batchSize: _b, budget: budgetSpec, catalog, ...config } = e;
+  const { kind, batchSize: _b, budget: budgetSpec, catalog, ...rest } = e;
+  // A pool embedder sends to this worker's own server (the spec names no address; a rate budget is then per server).
+  const server = kind === 'pool' ? (embedServer ?? env.RAGLINE_EMBED_SERVER ?? DEFAULT_EMBED_SERVER) : undefined;
+  const config = server ? { ...rest, baseUrl: server } : rest;
   const provider = kind === 'openai-compatible' ? ((e as { provider?: string }).provider ?? 'generic') : kind;
   const envKey = KEY_ENV[provider];
   const apiKey = (config as { apiKey?: string }).apiKey ?? (envKey ? env[envKey] : undefined);
@@ -61,6 +66,8 @@ export async function hostedEmbedderFor(
   if (kind === 'openai-compatible') {
     const m = await import('../connectors/embedders/openai-compatible.ts');
     embedder = m.createOpenAICompatibleEmbedder(withKey as Parameters<typeof m.createOpenAICompatibleEmbedder>[0], deps);
+  } else if (kind === 'pool') {
+    embedder = createPoolEmbedder(withKey as Parameters<typeof createPoolEmbedder>[0], server!, deps);
   } else if (kind === 'tei') {
     const m = await import('../connectors/embedders/tei.ts');
     embedder = m.createTeiEmbedder(withKey as Parameters<typeof m.createTeiEmbedder>[0], deps);

@@ -23,6 +23,9 @@ import { workflowBundlePath } from './bundle.ts';
 import { buildPipelineDeps, type S3Access, type WorkerRole } from './build-deps.ts';
 import { dataConverterOf, nativeConnectionOptions, type TemporalTarget } from '../sdk/temporal-connection.ts';
 import { activityLogFields, TemporalLogger, temporalLevel } from './temporal-log.ts';
+import { checkPoolServer, DEFAULT_EMBED_SERVER, poolActivitySlots, readPoolServerInfo } from '../connectors/embedders/pool.ts';
+import { pipelineLabel } from '../connectors/shared/metrics.ts';
+import { type EmbedSupervisor, superviseEmbedWorker } from './embed-supervisor.ts';
 
 /** Where to connect (address, namespace, TLS, API key, payload codec) and what to run. */
 export interface WorkerOptions extends TemporalTarget {
@@ -44,12 +47,26 @@ export interface WorkerOptions extends TemporalTarget {
   logLevel?: LogLevel;
   /** Serve the Temporal SDK's own Prometheus metrics (task slots, polls, latencies) on this port (process-wide). */
   sdkMetricsPort?: number;
+  /**
+   * A `pool` embedder's server, the one beside this embed worker (`ingest worker --embed-server`). Default:
+   * RAGLINE_EMBED_SERVER, else DEFAULT_EMBED_SERVER (connectors/embedders/pool.ts).
+   */
+  embedServer?: string;
+  /**
+   * Embed activities at once. Default 16; with a `pool` embedder, sized from the server's `/info` to keep its batches
+   * full (poolActivitySlots).
+   */
+  embedConcurrency?: number;
+  /** A `pool` embed worker's health probes of its server (embed-supervisor.ts); defaults there (2 s, 1 s, 2). */
+  embedProbe?: { intervalMs?: number; timeoutMs?: number; failuresToPause?: number };
 }
 
 export interface RunningWorkers {
   /** Resolves when every worker has stopped (after `shutdown()` or a SIGINT/SIGTERM). */
   done: Promise<void>;
   shutdown(): Promise<void>;
+  /** With a `pool` embedder: the embed worker's supervisor (polling or paused for its server). */
+  embedSupervisor?: EmbedSupervisor;
 }
 
 let runtimeInstalled = false;
@@ -59,6 +76,9 @@ let runtimeInstalled = false;
  * SIGINT/SIGTERM make both stop polling, finish the activities they hold, and close their connectors.
  */
 export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers> {
+  // A pool embed worker serves the spec's model only: it checks its server before anything else (before the Runtime,
+  // which would keep a refused process alive) and refuses to start.
+  const pool = opts.roles.includes('embed') ? await checkedPoolServer(opts) : undefined;
   const level = opts.logLevel ?? temporalLevel(log().level);
   const logger = new TemporalLogger(opts.logLevel ? log().child({}, { level: opts.logLevel.toLowerCase() }) : log());
   if (!runtimeInstalled) {
@@ -84,6 +104,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     s3: opts.s3,
     baseDir: opts.baseDir,
     extraRoots: opts.extraRoots,
+    embedServer: pool?.server ?? opts.embedServer,
   });
   const connection = await NativeConnection.connect(nativeConnectionOptions(opts));
   const dataConverter = dataConverterOf(opts);
@@ -111,6 +132,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     ...(tracing && { sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) } }),
   };
   const workers: Worker[] = [];
+  let supervisor: EmbedSupervisor | undefined;
   try {
     if (opts.roles.includes('ingest')) {
       const codePath = await workflowBundlePath(opts.bundleCacheDir ?? join(tmpdir(), 'ragline'), {
@@ -127,23 +149,52 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
         }),
       );
     }
-    if (opts.roles.includes('embed')) {
+    if (opts.roles.includes('embed') && !pool) {
       workers.push(
         await Worker.create({
           ...common,
           taskQueue: ref.embedQueue,
           activities: createEmbedActivities(deps),
           // Many documents at once: their texts meet in the micro-batcher, which runs one model call at a time.
-          maxConcurrentActivityTaskExecutions: 16,
+          maxConcurrentActivityTaskExecutions: opts.embedConcurrency ?? 16,
         }),
       );
+    }
+    if (pool) {
+      const activities = createEmbedActivities(deps);
+      const embedWorker = {
+        ...common,
+        taskQueue: ref.embedQueue,
+        activities,
+        maxConcurrentActivityTaskExecutions: opts.embedConcurrency ?? pool.slots,
+        // A drain (SIGTERM, or a pause for the server) lets the held activities finish their requests for up to the
+        // activities' heartbeat timeout; Temporal would give one that takes longer to another worker anyway.
+        shutdownGraceTime: '30 seconds',
+      };
+      // Created here once, so a Temporal or option error fails the start instead of the first resume.
+      const first = await Worker.create(embedWorker);
+      let spare: Worker | undefined = first;
+      supervisor = superviseEmbedWorker({
+        server: pool.server,
+        pipeline: pipelineLabel(ref),
+        createWorker: async () => {
+          const w = spare ?? (await Worker.create(embedWorker));
+          spare = undefined;
+          return w;
+        },
+        ...(opts.embedProbe && {
+          probeIntervalMs: opts.embedProbe.intervalMs,
+          probeTimeoutMs: opts.embedProbe.timeoutMs,
+          failuresToPause: opts.embedProbe.failuresToPause,
+        }),
+      });
     }
   } catch (err) {
     await deps.close();
     await connection.close();
     throw err;
   }
-  const done = Promise.all(workers.map((w) => w.run())).finally(async () => {
+  const done = Promise.all([...workers.map((w) => w.run()), supervisor?.done]).finally(async () => {
     await deps.close();
     await connection.close();
   });
@@ -151,7 +202,25 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     done: done.then(() => undefined),
     async shutdown() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await supervisor?.shutdown();
       await done.catch(() => undefined);
     },
+    ...(supervisor && { embedSupervisor: supervisor }),
   };
+}
+
+/**
+ * For a `pool` embedder: the worker's server, its `/info` checked against the spec (EmbedServerMismatchError,
+ * EmbedServerUnreachableError), and the embed activities to run at once by default.
+ */
+async function checkedPoolServer(opts: WorkerOptions): Promise<{ server: string; slots: number } | undefined> {
+  const e = opts.spec.embedder;
+  if (e.kind !== 'pool') return undefined;
+  // RAGLINE_EMBED_SERVER here too, so the commands that run workers in their own process (`ingest run`) honour it.
+  const server = opts.embedServer ?? (process.env.RAGLINE_EMBED_SERVER || DEFAULT_EMBED_SERVER);
+  const info = await readPoolServerInfo(server);
+  checkPoolServer(info, e, server);
+  const slots = poolActivitySlots(info, e);
+  log().info({ pipeline: opts.spec.name, embedServer: server, model: info.model_id, slots }, 'embed server checked');
+  return { server, slots };
 }

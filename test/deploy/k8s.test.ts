@@ -351,11 +351,15 @@ describe(`deploy/k8s (${K8S}) rendered by kustomize`, () => {
 
       it("embeds on the GPU server in the embed worker's own pod, with the base's pipeline otherwise", () => {
         const { spec } = pipelineOf(objects);
-        assert.equal(spec.embedder.kind, 'tei');
-        const url = new URL((spec.embedder as { baseUrl: string }).baseUrl);
-        assert.ok(['127.0.0.1', 'localhost'].includes(url.hostname), `${url}: not the pod's own server`);
+        assert.equal(spec.embedder.kind, 'pool');
         const d = deployments(objects).find((x) => x.metadata.name === 'ragline-embed-server')!;
         const pod = d.spec.template.spec;
+        // The pool embedder sends to the server its worker names (RAGLINE_EMBED_SERVER): the pod's own.
+        const worker = pod.containers.find((c) => c.name === 'worker');
+        const serverUrl = worker?.env?.find((e) => e.name === 'RAGLINE_EMBED_SERVER')?.value;
+        assert.ok(serverUrl, 'the embed worker names its server');
+        const url = new URL(serverUrl);
+        assert.ok(['127.0.0.1', 'localhost'].includes(url.hostname), `${url}: not the pod's own server`);
         const server = pod.initContainers?.find((c) => c.name === 'server');
         assert.ok(server, 'no server container');
         assert.equal(server.restartPolicy, 'Always', 'the server is a native sidecar: started first, stopped last');
@@ -363,6 +367,7 @@ describe(`deploy/k8s (${K8S}) rendered by kustomize`, () => {
         assert.deepEqual(args.slice(0, 3), ['python', '-m', 'ragline_embed_server']);
         assert.equal(args[args.indexOf('--port') + 1], url.port, 'the server listens where the embedder sends');
         assert.equal(args[args.indexOf('--device') + 1], 'cuda');
+        assert.equal(args[args.indexOf('--model-id') + 1], (spec.embedder as { model: string }).model, 'the workers check it');
         assert.ok(server.ports?.some((p) => String(p.containerPort) === url.port));
         assert.equal(server.startupProbe?.httpGet?.path, '/health');
         const modelDir = args[args.indexOf('--model-dir') + 1];

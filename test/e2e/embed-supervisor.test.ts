@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { EmbedServerMismatchError, EmbedServerUnreachableError } from '../../connectors/embedders/pool.ts';
+import { registry } from '../../connectors/shared/metrics.ts';
+import { loadStackConfig } from '../../infra/config.ts';
+import { type EmbedServerProcess, installEmbedServerPython, startEmbedServer } from '../../infra/services/embed-server.ts';
+import { ensureModel } from '../../scripts/fetch-model.ts';
+import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
+import { eventually } from '../support/stack.ts';
+import { Harness, s3Access } from './support.ts';
+
+// The pool embed worker's supervisor with the real pieces: our embedding server (onnx on the CPU, the real MiniLM
+// model), a real Temporal Worker on the stack's Temporal. The server is frozen (SIGSTOP), thawed and killed; the
+// supervisor's state and the worker's gauges must follow, and the Worker made after the pause must really take embed
+// tasks (a document goes through it). A kill in the middle of a run is test/e2e/embed-pool.test.ts's.
+
+const MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
+
+async function gauge(name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const m = registry.getSingleMetric(name);
+  const values = (await m?.get())?.values ?? [];
+  return values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
+}
+
+describe('pool embed worker: health-aware polling', () => {
+  const h = new Harness({ embedder: { kind: 'pool', model: MODEL, dims: 384, maxTokens: 256 } });
+  let python: string;
+  let modelDir: string;
+  let server: EmbedServerProcess;
+  let workers: RunningWorkers | undefined;
+  let ingest: RunningWorkers | undefined;
+
+  before(async () => {
+    [python, modelDir] = await Promise.all([installEmbedServerPython(loadStackConfig()), ensureModel()]);
+    server = await startEmbedServer({ python, modelDir, args: ['--threads', '1'] });
+    await h.start({ workers: false });
+  });
+  after(async () => {
+    await ingest?.shutdown();
+    await workers?.shutdown();
+    try {
+      process.kill(server.pid, 'SIGCONT'); // in case an assertion failed while it was frozen
+    } catch {
+      // already gone (the test kills it)
+    }
+    await server.close();
+    await h.dropIndexes();
+    await h.stop();
+  });
+
+  it('polls while the server is healthy, pauses while it is frozen or dead, polls again once it is back', async () => {
+    workers = await startWorkers({
+      ...h.temporal,
+      spec: h.spec,
+      roles: ['embed'],
+      s3: s3Access,
+      baseDir: h.dataDir,
+      logLevel: 'ERROR',
+      embedServer: server.url,
+      embedProbe: { intervalMs: 250, timeoutMs: 250, failuresToPause: 2 },
+    });
+    const sup = workers.embedSupervisor;
+    assert.ok(sup, 'a pool embed worker runs under a supervisor');
+    const labels = { pipeline: `${h.spec.name}-v${h.spec.version}`, server: server.url };
+    assert.equal(sup.state(), 'polling');
+    assert.equal(await gauge('ragline_embed_worker_polling', labels), 1);
+    // Stays polling while healthy (several probes pass).
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(sup.state(), 'polling');
+    assert.equal(sup.pauses(), 0);
+
+    process.kill(server.pid, 'SIGSTOP');
+    await eventually(async () => (sup.state() === 'paused' ? true : undefined), 15_000, 'a pause for the frozen server');
+    assert.equal(sup.pauses(), 1);
+    assert.equal(await gauge('ragline_embed_server_up', labels), 0);
+    assert.equal(await gauge('ragline_embed_worker_polling', labels), 0);
+    assert.equal(await gauge('ragline_embed_worker_pauses_total', labels), 1);
+    // Still paused a while later: no flapping while the server stays frozen.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(sup.state(), 'paused');
+    assert.equal(sup.pauses(), 1);
+
+    process.kill(server.pid, 'SIGCONT');
+    await eventually(async () => (sup.state() === 'polling' ? true : undefined), 15_000, 'polling again');
+    assert.equal(await gauge('ragline_embed_server_up', labels), 1);
+    assert.equal(await gauge('ragline_embed_worker_polling', labels), 1);
+    // The new Worker really serves the queue: a document goes through it (the only embed worker of this pipeline).
+    ingest = await startWorkers({
+      ...h.temporal,
+      spec: h.spec,
+      roles: ['ingest'],
+      s3: s3Access,
+      baseDir: h.dataDir,
+      logLevel: 'ERROR',
+    });
+    await h.put('after-resume.txt', 'A document embedded by the worker that polls again after its server came back.');
+    const counts = await h.ingestAll();
+    assert.equal(counts.ingested, 1);
+    assert.equal((await h.ledger.get(h.spec.tenant, h.uri('after-resume.txt')))?.status, 'ingested');
+
+    process.kill(server.pid, 'SIGKILL');
+    await eventually(async () => (sup.state() === 'paused' ? true : undefined), 15_000, 'a pause for the dead server');
+    assert.equal(sup.pauses(), 2);
+    assert.equal(await gauge('ragline_embed_worker_pauses_total', labels), 2);
+
+    await workers.shutdown();
+    assert.equal(sup.state(), 'stopped');
+    await workers.done;
+    workers = undefined;
+  });
+
+  it('refuses to start against a server of another model, or against none, before it polls', async () => {
+    const other = await startEmbedServer({ python, modelDir, args: ['--threads', '1', '--model-id', 'acme/other-model'] });
+    const start = (embedServer: string) =>
+      startWorkers({
+        ...h.temporal,
+        spec: h.spec,
+        roles: ['embed'],
+        s3: s3Access,
+        baseDir: h.dataDir,
+        logLevel: 'ERROR',
+        embedServer,
+      });
+    try {
+      await assert.rejects(
+        start(other.url),
+        (e: unknown) => e instanceof EmbedServerMismatchError && /serves acme\/other-model/.test(e.message),
+      );
+    } finally {
+      await other.close();
+    }
+    await assert.rejects(start(other.url), EmbedServerUnreachableError);
+  });
+});
