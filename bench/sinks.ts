@@ -9,11 +9,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Pinecone } from '@pinecone-database/pinecone';
-import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
+import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { ChromaClient } from 'chromadb';
 import weaviate from 'weaviate-client';
 import { createChromaSink } from '../connectors/sinks/chroma.ts';
-import { createMilvusSink, milvusCollectionName } from '../connectors/sinks/milvus.ts';
+import { createMilvusSink, MILVUS_BM25_INDEX, milvusCollectionName, milvusCollectionSchema } from '../connectors/sinks/milvus.ts';
 import { createPineconeSink } from '../connectors/sinks/pinecone.ts';
 import { toStored } from '../connectors/sinks/records.ts';
 import type { Sink, SinkRecord } from '../connectors/sinks/sink.ts';
@@ -171,29 +171,14 @@ async function milvus(recs: SinkRecord[]): Promise<Contender> {
   const address = `127.0.0.1:${stack.ports.milvus}`;
   const client = new MilvusClient({ address, logLevel: 'error', telemetry: { enabled: false } });
   const rows = recs.map((r) => ({ id: r.id, vector: Array.from(r.vector), text: r.text, ...toStored(r.metadata) }));
-  const varchar = (name: string, max: number, extra = {}) => ({ name, data_type: DataType.VarChar, max_length: max, ...extra });
   const sink = createMilvusSink({ address });
   return {
     ours: ourWriter(sink, recs),
     raw: {
       prepare: async (name) => {
         const collection_name = milvusCollectionName(name);
-        await client.createCollection({
-          collection_name,
-          fields: [
-            varchar('id', 64, { is_primary_key: true }),
-            { name: 'vector', data_type: DataType.FloatVector, dim: DIMS },
-            varchar('text', 65_535),
-            varchar('tenant', 256, { is_partition_key: true }),
-            varchar('source_uri', 4096),
-            varchar('content_hash', 256),
-            varchar('pipeline_version', 256),
-            varchar('heading_path', 4096),
-            { name: 'chunk_index', data_type: DataType.Int64 },
-            { name: 'start', data_type: DataType.Int64 },
-            { name: 'end', data_type: DataType.Int64 },
-          ],
-        });
+        // The schema our sink makes (the BM25 function included), so both writers do the same work per row.
+        await client.createCollection({ collection_name, ...milvusCollectionSchema(DIMS) });
         await client.createIndex({
           collection_name,
           field_name: 'vector',
@@ -201,6 +186,7 @@ async function milvus(recs: SinkRecord[]): Promise<Contender> {
           metric_type: 'COSINE',
           params: { M: 16, efConstruction: 200 },
         });
+        await client.createIndex({ collection_name, ...MILVUS_BM25_INDEX });
         await client.loadCollection({ collection_name });
       },
       write: async (name) => {

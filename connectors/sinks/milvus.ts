@@ -101,6 +101,13 @@ const BM25_FUNCTION: FunctionObject = {
   output_field_names: [BM25_FIELD],
   params: {},
 };
+/** The sparse index of the BM25 field (Lucene's k1 and b, as connectors/sparse/bm25.ts). */
+export const MILVUS_BM25_INDEX = {
+  field_name: BM25_FIELD,
+  index_type: 'SPARSE_INVERTED_INDEX',
+  metric_type: 'BM25',
+  params: { bm25_k1: 1.2, bm25_b: 0.75 },
+};
 /** Reciprocal-rank fusion's k, as Weaviate and the eval harness use. */
 const RRF_K = 60;
 
@@ -214,6 +221,11 @@ function toHit(r: SearchResultData, score: number): SearchHit {
 function checkTopK(what: string, topK: number): void {
   if (!Number.isInteger(topK) || topK < 0 || topK > MAX_TOPK)
     throw invalid(`${what}: topK must be an integer from 0 to ${MAX_TOPK}`);
+}
+
+/** The schema ensureIndex gives a new collection (its fields and the BM25 function), for tools that make one by hand. */
+export function milvusCollectionSchema(dims: number): { fields: FieldType[]; functions: FunctionObject[] } {
+  return { fields: fields(dims), functions: [BM25_FUNCTION] };
 }
 
 function fields(dims: number): FieldType[] {
@@ -474,8 +486,7 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
       await conn()
         .createCollection({
           collection_name: collection,
-          fields: fields(spec.dims),
-          functions: [BM25_FUNCTION],
+          ...milvusCollectionSchema(spec.dims),
           properties: { [OWNER]: spec.name },
           consistency_level: 'Strong',
         })
@@ -506,14 +517,7 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
       // index on every vector field.
       const sparse = await conn().describeIndex({ collection_name: collection, field_name: BM25_FIELD });
       if (sparse.status.code === 700 || /not found|not exist/i.test(sparse.status.reason)) {
-        const res = await conn().createIndex({
-          collection_name: collection,
-          field_name: BM25_FIELD,
-          index_type: 'SPARSE_INVERTED_INDEX',
-          metric_type: 'BM25',
-          // Lucene's defaults, as connectors/sparse/bm25.ts.
-          params: { bm25_k1: 1.2, bm25_b: 0.75 },
-        });
+        const res = await conn().createIndex({ collection_name: collection, ...MILVUS_BM25_INDEX });
         if (!/already exists/i.test(res.reason)) check(res, `createIndex ${collection} ${BM25_FIELD}`);
       } else check(sparse, `describeIndex ${collection} ${BM25_FIELD}`);
     }

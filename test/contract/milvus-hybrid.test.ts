@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { FailureType } from '../../connectors/shared/errors.ts';
-import { createMilvusSink, milvusCollectionName } from '../../connectors/sinks/milvus.ts';
+import { createMilvusSink, milvusCollectionName, milvusCollectionSchema } from '../../connectors/sinks/milvus.ts';
 import type { HybridQuery, SinkRecord } from '../../connectors/sinks/sink.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 import { isTyped, trackIndexes } from './sink.contract.ts';
@@ -175,32 +175,10 @@ describe('Milvus hybrid search (native BM25, real Milvus Lite)', () => {
   it('ensureIndex completes a collection whose BM25 index was never made (a crash after createCollection)', async () => {
     const half = `${base}-half`;
     const collection = milvusCollectionName(half);
-    const varchar = (n: string, max_length: number, extra = {}) => ({
-      name: n,
-      data_type: DataType.VarChar,
-      max_length,
-      ...extra,
-    });
     // What ensureIndex makes, up to the vector index, with the sparse index left out.
     const made = await admin.createCollection({
       collection_name: collection,
-      fields: [
-        { ...varchar('id', 64), is_primary_key: true },
-        { name: 'vector', data_type: DataType.FloatVector, dim: 3 },
-        varchar('text', 65_535, { enable_analyzer: true, analyzer_params: { type: 'standard' } }),
-        { ...varchar('tenant', 256), is_partition_key: true },
-        varchar('source_uri', 4096),
-        varchar('content_hash', 256),
-        varchar('pipeline_version', 256),
-        varchar('heading_path', 4096),
-        { name: 'chunk_index', data_type: DataType.Int64 },
-        { name: 'start', data_type: DataType.Int64 },
-        { name: 'end', data_type: DataType.Int64 },
-        { name: 'text_bm25', data_type: DataType.SparseFloatVector },
-      ],
-      functions: [
-        { name: 'text_to_bm25', type: 'BM25', input_field_names: ['text'], output_field_names: ['text_bm25'], params: {} },
-      ],
+      ...milvusCollectionSchema(3),
       properties: { 'ragline.index': half },
       consistency_level: 'Strong',
     });
