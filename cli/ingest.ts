@@ -98,9 +98,12 @@ program
   .option('-k, --top-k <n>', 'how many chunks', (v) => Number(v), 5)
   .option('--sink <name>', 'which sink to ask (default: the first)')
   .option('--json', 'print one JSON object')
-  .option('--hybrid', "keyword + vector search fused by the database (weaviate sinks); weights from the spec's search.hybrid")
+  .option(
+    '--hybrid',
+    "keyword (BM25) + vector search (weaviate, milvus, pinecone with sparse bm25); weights from the spec's search.hybrid",
+  )
   .option('--alpha <a>', 'hybrid: weight of the vector half, 0 (keyword only) to 1 (vector only)', parseFloat)
-  .addOption(new Option('--fusion <how>', 'hybrid: how the two halves are fused').choices(['rrf', 'relative-score']))
+  .addOption(new Option('--fusion <how>', 'hybrid: how the two halves are fused').choices(['rrf', 'relative-score', 'convex']))
   .option('--rerank', "rerank the sink's candidates with the spec's search.reranker")
   .option('--candidates <k>', 'rerank: hits asked of the sink (default: search.candidates, else 50)', (v) => Number(v))
   .action(
@@ -112,7 +115,7 @@ program
         json?: boolean;
         hybrid?: boolean;
         alpha?: number;
-        fusion?: 'rrf' | 'relative-score';
+        fusion?: 'rrf' | 'relative-score' | 'convex';
         rerank?: boolean;
         candidates?: number;
       },

@@ -125,8 +125,11 @@ export const SearchSpec = z.object({
     .object({
       /** Weight of the vector half: 0 keyword only, 1 vector only. */
       alpha: z.number().min(0).max(1).default(0.5),
-      /** `rrf`: reciprocal-rank fusion; `relative-score`: scores scaled to [0, 1], weighed and summed. */
-      fusion: z.enum(['rrf', 'relative-score']).default('rrf'),
+      /**
+       * `rrf`: reciprocal-rank fusion; `relative-score`: scores scaled to [0, 1], weighed and summed; `convex`
+       * (Pinecone only): one sparse-dense query, alpha·dense + (1 − alpha)·BM25.
+       */
+      fusion: z.enum(['rrf', 'relative-score', 'convex']).default('rrf'),
     })
     .default({ alpha: 0.5, fusion: 'rrf' }),
 });

@@ -86,7 +86,7 @@ export async function openSearcher(
     if (o.hybrid && !sink.hybridSearch) {
       throw invalid(
         `search: sink ${name} (${sink.kind}) cannot do hybrid search: the database keeps no keyword index of the chunk ` +
-          `text here (hybrid works on weaviate and milvus sinks); search it without hybrid`,
+          `text here (hybrid works on weaviate and milvus sinks, and on pinecone sinks with sparse: { kind: bm25 }); search it without hybrid`,
       );
     }
     if (o.rerank && !cfg?.reranker) {

@@ -20,6 +20,8 @@ import { weaviateSinkConfigOf } from '../connectors/sinks/weaviate.config.ts';
 import type { SecretSource } from '../connectors/shared/secret.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import type { Sink } from '../connectors/sinks/sink.ts';
+import { createSqliteTermStats, type TermStats } from '../connectors/sparse/term-stats.ts';
+import { createPostgresTermStats } from '../connectors/sparse/term-stats-postgres.ts';
 import { MAX_PARSE_THREADS, setMaxParseThreads } from '../connectors/parsers/bounded-threads.ts';
 import { createLocalDirSource } from '../connectors/sources/local-dir.ts';
 import { createS3Source } from '../connectors/sources/s3.ts';
@@ -94,10 +96,23 @@ export async function createSinks(
   opts: { env?: NodeJS.ProcessEnv; baseDir?: string } = {},
 ): Promise<Map<string, Sink>> {
   const source: SecretSource = { env: opts.env ?? process.env, baseDir: opts.baseDir };
-  return new Map<string, Sink>(await Promise.all(spec.sinks.map(async (s) => [s.name, await createSink(s, source)] as const)));
+  const at = (p: string): string => resolve(opts.baseDir ?? '.', p);
+  return new Map<string, Sink>(
+    await Promise.all(spec.sinks.map(async (s) => [s.name, await createSink(s, source, spec.ledger, at)] as const)),
+  );
 }
 
-async function createSink(spec: SinkSpec, source: SecretSource): Promise<Sink> {
+/**
+ * BM25 statistics for a sink that computes its sparse vectors itself (Pinecone): a third SQLite file beside the ledger,
+ * or tables in the ledger's PostgreSQL schema, so every worker and searcher of the pipeline reads the same counts.
+ */
+export function createTermStats(spec: LedgerSpec, at: (p: string) => string = (p) => p): TermStats {
+  if (spec.kind === 'sqlite') return createSqliteTermStats({ path: at(`${spec.path}.sparse`) });
+  const { kind: _kind, ...config } = spec;
+  return createPostgresTermStats({ ...config, poolSize: Math.min(config.poolSize, 4) });
+}
+
+async function createSink(spec: SinkSpec, source: SecretSource, ledger: LedgerSpec, at: (p: string) => string): Promise<Sink> {
   // The connector configs ignore `kind` and `name`.
   const what = `sink ${spec.name}`;
   switch (spec.kind) {
@@ -115,7 +130,15 @@ async function createSink(spec: SinkSpec, source: SecretSource): Promise<Sink> {
     }
     case 'pinecone': {
       const config = pineconeSinkConfigOf(spec, what, source);
-      return (await import('../connectors/sinks/pinecone.ts')).createPineconeSink(config);
+      const { createPineconeSink } = await import('../connectors/sinks/pinecone.ts');
+      if (!config.sparse) return createPineconeSink(config);
+      const termStats = createTermStats(ledger, at);
+      try {
+        return createPineconeSink(config, { termStats });
+      } catch (err) {
+        await termStats.close();
+        throw err;
+      }
     }
   }
 }

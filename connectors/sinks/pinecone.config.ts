@@ -21,6 +21,20 @@ export const PineconeSinkConfig = z.object({
   /** Upsert requests in flight at once. */
   concurrency: z.number().int().min(1).max(32).default(4),
   requestTimeoutMs: z.number().int().min(1).default(30_000),
+  /**
+   * Hybrid search: every record also carries a BM25 sparse vector of its text, computed by the sink over collection
+   * statistics kept beside the ledger, and hybridSearch queries both halves. Pinecone takes sparse values only in a
+   * dotproduct index, so `metric` must be dotproduct; a cosine pipeline's vectors are then stored at unit length.
+   */
+  sparse: z
+    .object({
+      kind: z.literal('bm25'),
+      /** Term-frequency saturation (Lucene's default). */
+      k1: z.number().min(0).max(10).default(1.2),
+      /** Length normalisation, 0 (none) to 1 (full). */
+      b: z.number().min(0).max(1).default(0.75),
+    })
+    .optional(),
 });
 export type PineconeSinkConfig = z.input<typeof PineconeSinkConfig>;
 

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { Errors, Pinecone, type Index, type RecordMetadata } from '@pinecone-database/pinecone';
 import { PineconeSinkConfig } from './pinecone.config.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
-import type { ChunkMetadata, ChunkPage, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
-import { checkVector as checkFinite, fromStored, invalid, toStored, checkScanOptions } from './records.ts';
+import type { ChunkMetadata, ChunkPage, HybridQuery, IndexSpec, ScannedChunk, SearchHit, Sink, SinkRecord } from './sink.ts';
+import { checkVector as checkFinite, fromStored, invalid, toStored, checkScanOptions, checkHybridQuery } from './records.ts';
 import { shortFloat32s } from './pinecone-floats.ts';
+import { analyze, bm25DocumentWeights, bm25QueryWeights, fusedScores, toSparse, type SparseVector } from '../sparse/bm25.ts';
+import type { ChunkTerms, TermStats } from '../sparse/term-stats.ts';
 
 // Layout. A Pinecone index has one dimension and one metric, fixed when it is created (control plane, out of scope
 // here), so every IndexSpec lives inside one configured index: ensureIndex creates nothing, it checks the spec against
@@ -42,6 +44,19 @@ import { shortFloat32s } from './pinecone-floats.ts';
 //
 // Writes are eventually consistent: a read right after a write may miss it, and a deleteDocument racing a fresh upsert
 // of the same document can miss the newest chunks (the next reconcile removes them).
+//
+// Hybrid (config `sparse: { kind: bm25 }`): Pinecone stores a sparse vector beside the dense one in each record and
+// scores a query by the dot product of the whole sparse-dense vector, but it computes no keyword statistics. So the
+// sink does BM25 itself (connectors/sparse/bm25.ts): a record's sparse values are its terms' saturated, length-
+// normalised frequencies, and a query's are its terms' IDF, read from TermStats (per index and tenant, beside the
+// ledger), so that their dot product is the chunk's BM25 score. A record's length normalisation uses the tenant's
+// average chunk length when it is written; the average drifts as the index grows, which a reindex evens out. The
+// statistics are written after the records and removed after them (deleteIds, deleteDocument, dropIndex), keyed by
+// chunk id, so retries and replays leave them equal to what the index holds. Sparse values need a dotproduct index: a
+// cosine pipeline's vectors (and queries) are stored at unit length there, where the dot product is the cosine; the
+// index's registry record keeps the pipeline's metric. Fusion: `convex` is Pinecone's own, one query scoring
+// alpha·dense + (1 − alpha)·BM25; `rrf` and `relative-score` query the two halves apart (the sparse half with an
+// all-zero dense part) and fuse on our side, weighted by alpha, as Weaviate does.
 
 export const TRUNCATION_MARKER = '\u2026[truncated]';
 
@@ -147,18 +162,30 @@ function toMetadata(r: SinkRecord, budget: number): { metadata: RecordMetadata; 
 }
 
 interface Row {
-  rec: { id: string; values: number[]; metadata: RecordMetadata };
+  rec: { id: string; values: number[]; sparseValues?: SparseVector; metadata: RecordMetadata };
   /** Its size in the request body. */
   bytes: number;
 }
 
-function toRow(r: SinkRecord, key: string, metadataBudget: number): Row {
+function toRow(r: SinkRecord, key: string, metadataBudget: number, vector: Float32Array, sparse?: SparseVector): Row {
   const { metadata, bytes: metaBytes } = toMetadata(r, metadataBudget);
   const id = `${key}#${r.id}`;
-  const { values, jsonLength } = shortFloat32s(r.vector);
+  const { values, jsonLength } = shortFloat32s(vector);
   // Exactly as the SDK serializes it: {"id":…,"values":[…],"metadata":{…}} is 29 bytes of punctuation and keys.
-  const bytes = 29 + Buffer.byteLength(JSON.stringify(id)) + jsonLength + metaBytes;
-  return { rec: { id, values, metadata }, bytes };
+  let bytes = 29 + Buffer.byteLength(JSON.stringify(id)) + jsonLength + metaBytes;
+  if (!sparse || sparse.indices.length === 0) return { rec: { id, values, metadata }, bytes };
+  const short = shortFloat32s(Float32Array.from(sparse.values));
+  // ,"sparseValues":{"indices":[…],"values":[…]} is 38 bytes of punctuation and keys.
+  bytes += 38 + JSON.stringify(sparse.indices).length + short.jsonLength;
+  return { rec: { id, values, sparseValues: { indices: sparse.indices, values: short.values }, metadata }, bytes };
+}
+
+/** The vector at unit length (a copy), so that a dot product of two is their cosine. */
+function unit(v: Float32Array): Float32Array {
+  let n = 0;
+  for (const x of v) n += x * x;
+  n = Math.sqrt(n);
+  return n === 0 ? v : v.map((x) => x / n);
 }
 
 function fromMetadata(m: RecordMetadata | undefined): { text: string; metadata: ChunkMetadata } {
@@ -169,8 +196,16 @@ function fromMetadata(m: RecordMetadata | undefined): { text: string; metadata: 
   };
 }
 
-export function createPineconeSink(config: PineconeSinkConfig): Sink {
+export function createPineconeSink(config: PineconeSinkConfig, opts: { termStats?: TermStats } = {}): Sink {
   const c = PineconeSinkConfig.parse(config);
+  const stats = opts.termStats;
+  if (c.sparse && c.metric !== 'dotproduct') {
+    throw invalid(
+      `pinecone sparse (${c.sparse.kind}) needs an index with the dotproduct metric, not ${c.metric}: Pinecone takes ` +
+        `sparse values only there (create a dotproduct index and set metric: dotproduct)`,
+    );
+  }
+  if (c.sparse && !stats) throw invalid('pinecone sparse: the sink needs the term statistics store (TermStats)');
   const timedFetch = async (url: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const timeout = AbortSignal.timeout(c.requestTimeoutMs);
     const res = await fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
@@ -189,6 +224,8 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
   let dims: number | undefined;
   let controlPlaneChecked = false;
   const memo = new Map<string, { tenant: string; key: string }>();
+  /** Index name -> whether its dense vectors are stored at unit length (a cosine pipeline in a dotproduct index). */
+  const unitDense = new Map<string, boolean>();
   /** docKey -> source uri, learnt from writes and scans. */
   const uris = new Map<string, string>();
 
@@ -205,6 +242,19 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
     return id;
   };
   const ns = (name: string, tenant: string) => nsBase(name) + enc(tenant);
+  const tenantOf = (name: string, namespace: string) => decodeURIComponent(namespace.slice(nsBase(name).length));
+  /** A cosine IndexSpec in a dotproduct index (hybrid): vectors go in, and queries are asked, at unit length. */
+  const unitFor = (metric: string | undefined) => c.metric === 'dotproduct' && metric === 'cosine';
+  async function isUnit(name: string): Promise<boolean> {
+    if (c.metric !== 'dotproduct') return false;
+    let u = unitDense.get(name);
+    if (u === undefined) {
+      const meta = (await registered([regId('index', name)])).get(regId('index', name));
+      u = unitFor(typeof meta?.metric === 'string' ? meta.metric : undefined);
+      unitDense.set(name, u);
+    }
+    return u;
+  }
   const remember = (chunkId: string, tenant: string, key: string) => {
     if (memo.size >= MEMO_LIMIT) memo.delete(memo.keys().next().value!);
     memo.set(chunkId, { tenant, key });
@@ -341,12 +391,13 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
     if (batch.length > 0) yield batch;
   }
 
-  return {
+  const sink: Sink = {
     kind: 'pinecone',
 
     async ensureIndex(spec: IndexSpec): Promise<void> {
       if (!Number.isInteger(spec.dims) || spec.dims < 1) throw invalid(`index ${spec.name}: dims must be a positive integer`);
-      if (METRIC[spec.metric] !== c.metric) {
+      // A cosine pipeline fits a hybrid (dotproduct) index too: its vectors are stored at unit length there.
+      if (METRIC[spec.metric] !== c.metric && !(c.sparse && unitFor(spec.metric))) {
         throw rejected(
           `index ${spec.name} wants metric ${spec.metric}; the Pinecone index uses ${c.metric}, fixed at its creation`,
         );
@@ -364,7 +415,13 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
         const target = found.get(regId('alias', spec.name))?.index;
         if (found.has(regId('alias', spec.name)))
           throw rejected(`${spec.name} is an alias (of index ${String(target)}), not an index`);
-        if (!found.has(regId('index', spec.name))) await register(regId('index', spec.name), { kind: 'index', name: spec.name });
+        const made = found.get(regId('index', spec.name));
+        if (made && typeof made.metric === 'string' && made.metric !== spec.metric) {
+          throw rejected(`index ${spec.name} was made for metric ${made.metric}, not ${spec.metric}: use a new index version`);
+        }
+        if (!found.has(regId('index', spec.name)) || made?.metric !== spec.metric)
+          await register(regId('index', spec.name), { kind: 'index', name: spec.name, metric: spec.metric });
+        unitDense.set(spec.name, unitFor(spec.metric));
       });
     },
 
@@ -372,6 +429,22 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
       if (records.length === 0) return;
       await call(`upsert on ${name}`, async () => {
         const d = await dimension();
+        const toUnit = await isUnit(name);
+        // BM25 needs each tenant's average chunk length (the batch's own when the tenant has none yet).
+        const terms = new Map<string, string[]>();
+        const avg = new Map<string, number>();
+        if (c.sparse) {
+          const lengths = new Map<string, number[]>();
+          for (const r of records) {
+            const t = analyze(r.text);
+            terms.set(r.id, t);
+            (lengths.get(r.metadata.tenant) ?? lengths.set(r.metadata.tenant, []).get(r.metadata.tenant)!).push(t.length);
+          }
+          for (const [tenant, ls] of lengths) {
+            const known = await stats!.collection(name, tenant);
+            avg.set(tenant, known.chunks > 0 ? known.avgLength : ls.reduce((a, b) => a + b, 0) / ls.length);
+          }
+        }
         // Validate and convert everything first so a bad record leaves nothing of its call written. Repeated ids keep the last.
         const byNs = new Map<string, Map<string, Row>>();
         for (const r of records) {
@@ -380,7 +453,10 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
           const key = docKey(r.metadata.sourceUri);
           const n = ns(name, r.metadata.tenant);
           const rows = byNs.get(n) ?? byNs.set(n, new Map()).get(n)!;
-          rows.set(r.id, toRow(r, key, c.maxMetadataBytes));
+          const sparse = c.sparse
+            ? toSparse(bm25DocumentWeights(terms.get(r.id)!, avg.get(r.metadata.tenant)!, c.sparse))
+            : undefined;
+          rows.set(r.id, toRow(r, key, c.maxMetadataBytes, toUnit ? unit(r.vector) : r.vector, sparse));
         }
         const plan = [...byNs].flatMap(([namespace, rows]) =>
           [...batches(namespace, [...rows.values()])].map((records) => ({ records, namespace })),
@@ -397,6 +473,16 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
           }
         };
         await Promise.all(Array.from({ length: Math.min(c.concurrency, plan.length) }, worker));
+        if (c.sparse) {
+          // After the records: statistics never count a chunk the index was never sent. Last copy of a repeated id wins.
+          const byTenant = new Map<string, Map<string, ChunkTerms>>();
+          for (const r of records) {
+            const t = terms.get(r.id)!;
+            const m = byTenant.get(r.metadata.tenant) ?? byTenant.set(r.metadata.tenant, new Map()).get(r.metadata.tenant)!;
+            m.set(r.id, { id: r.id, length: t.length, terms: [...new Set(t)] });
+          }
+          for (const [tenant, chunks] of byTenant) await stats!.put(name, tenant, [...chunks.values()]);
+        }
         for (const r of records) {
           const key = docKey(r.metadata.sourceUri);
           remember(r.id, r.metadata.tenant, key);
@@ -416,19 +502,23 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
           else (known.get(m.tenant) ?? known.set(m.tenant, []).get(m.tenant)!).push(`${m.key}#${id}`);
         }
         for (const [tenant, recordIds] of known) await deleteRecordIds(ns(name, tenant), recordIds);
-        if (unknown.length === 0) return;
-        for (const namespace of (await namespaceCounts(name)).keys()) {
-          for (let i = 0; i < unknown.length; i += IDS_PER_REQUEST) {
-            await index.deleteMany({ filter: { chunk_id: { $in: unknown.slice(i, i + IDS_PER_REQUEST) } }, namespace });
+        if (unknown.length > 0) {
+          for (const namespace of (await namespaceCounts(name)).keys()) {
+            for (let i = 0; i < unknown.length; i += IDS_PER_REQUEST) {
+              await index.deleteMany({ filter: { chunk_id: { $in: unknown.slice(i, i + IDS_PER_REQUEST) } }, namespace });
+            }
           }
         }
+        if (stats) await stats.remove(name, [...new Set(ids)]);
       });
     },
 
     async deleteDocument(name: string, tenant: string, sourceUri: string): Promise<void> {
       await call(`deleteDocument on ${name}`, async () => {
         const namespace = ns(name, tenant);
-        await deleteRecordIds(namespace, await listIds(namespace, `${docKey(sourceUri)}#`));
+        const ids = await listIds(namespace, `${docKey(sourceUri)}#`);
+        await deleteRecordIds(namespace, ids);
+        if (stats) await stats.remove(name, ids.map(chunkOf));
       });
     },
 
@@ -463,7 +553,7 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
         checkVector(vector, await dimension(), `search on ${name}`);
         // Pinecone queries one namespace at a time: without a tenant, ask each of the index's namespaces and merge.
         const spaces = opts.tenant !== undefined ? [ns(name, opts.tenant)] : [...(await namespaceCounts(name)).keys()];
-        const values = Array.from(vector);
+        const values = Array.from((await isUnit(name)) ? unit(vector) : vector);
         const hits: SearchHit[] = [];
         for (const namespace of spaces) {
           const res = await index.query({ vector: values, topK: opts.topK, namespace, includeMetadata: true });
@@ -590,7 +680,9 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
           throw invalid(`dropIndex ${name}: aliases ${pointing.join(', ')} point at it; move or delete them first`);
         }
         for (const namespace of (await namespaceCounts(name)).keys()) await index.deleteAll({ namespace });
+        if (stats) await stats.drop(name);
         await index.deleteMany({ ids: [regId('index', name)], namespace: registry });
+        unitDense.delete(name);
       });
     },
 
@@ -598,7 +690,90 @@ export function createPineconeSink(config: PineconeSinkConfig): Sink {
       // The SDK holds no connections of its own (it uses fetch); forget what was learnt.
       memo.clear();
       uris.clear();
+      unitDense.clear();
       dims = undefined;
+      await stats?.close();
     },
   };
+  if (c.sparse) sink.hybridSearch = hybridSearch;
+  return sink;
+
+  async function hybridSearch(name: string, query: HybridQuery, opts: { topK: number; tenant?: string }): Promise<SearchHit[]> {
+    if (!Number.isInteger(opts.topK) || opts.topK < 0 || opts.topK > 10_000) {
+      throw invalid(`hybrid search on ${name}: topK must be an integer from 0 to 10000`);
+    }
+    checkHybridQuery(name, query, ['rrf', 'relative-score', 'convex']);
+    if (opts.topK === 0) return [];
+    return call(`hybrid search on ${name}`, async () => {
+      const d = await dimension();
+      checkVector(query.vector, d, `hybrid search on ${name}`);
+      const counts = await namespaceCounts(name);
+      const spaces = opts.tenant !== undefined ? [ns(name, opts.tenant)] : [...counts.keys()];
+      const dense = Array.from((await isUnit(name)) ? unit(query.vector) : query.vector);
+      const terms = analyze(query.text);
+      const { alpha, fusion } = query;
+      const hits: SearchHit[] = [];
+      for (const namespace of spaces) {
+        const tenant = tenantOf(name, namespace);
+        const known = await stats!.collection(name, tenant);
+        if (known.chunks === 0 && (counts.get(namespace) ?? 0) > 0) {
+          throw invalid(
+            `hybrid search on ${name}: its records for tenant ${tenant} carry no sparse values (written before ` +
+              `sparse was configured); reindex to a new version to search it hybrid`,
+          );
+        }
+        const df = await stats!.documentFrequencies(name, tenant, terms);
+        const sparse = toSparse(bm25QueryWeights(terms, known.chunks, df));
+        const ask = async (vector: number[], sparseVector?: SparseVector) => {
+          const res = await index.query({
+            vector,
+            ...(sparseVector && sparseVector.indices.length > 0 ? { sparseVector } : {}),
+            topK: opts.topK,
+            namespace,
+            includeMetadata: true,
+          });
+          return res.matches.map((m) => ({ id: m.id, score: m.score ?? 0, metadata: m.metadata }));
+        };
+        const scaled = (v: SparseVector, w: number) => ({ indices: v.indices, values: v.values.map((x) => x * w) });
+        const zeros = new Array<number>(d).fill(0);
+        const found: { id: string; score: number; metadata: RecordMetadata | undefined }[] = [];
+        if (fusion === 'convex') {
+          // Pinecone's own: one query with the dense part weighed alpha and the sparse part 1 - alpha.
+          if (alpha === 0 && sparse.indices.length === 0) continue;
+          for (const m of await ask(
+            dense.map((x) => x * alpha),
+            alpha < 1 ? scaled(sparse, 1 - alpha) : undefined,
+          )) {
+            // Keyword only: the chunks that share a term with the query, as on the other sinks.
+            if (alpha > 0 || m.score > 0) found.push(m);
+          }
+        } else {
+          const byDense = alpha > 0 ? await ask(dense) : [];
+          // The keyword half alone: no dense part, and only chunks sharing a term with the query (score > 0).
+          const bySparse = alpha < 1 && sparse.indices.length > 0 ? (await ask(zeros, sparse)).filter((m) => m.score > 0) : [];
+          const meta = new Map([...byDense, ...bySparse].map((m) => [m.id, m.metadata]));
+          let fused: [string, number][];
+          if (fusion === 'rrf') {
+            fused = fusedScores([byDense.map((m) => m.id), bySparse.map((m) => m.id)], 60, [alpha, 1 - alpha]);
+          } else {
+            // Weaviate's relativeScore: each half's scores min-max scaled to [0, 1] within its results, then weighed.
+            const score = new Map<string, number>();
+            for (const [list, w] of [
+              [byDense, alpha],
+              [bySparse, 1 - alpha],
+            ] as const) {
+              if (list.length === 0) continue;
+              const hi = Math.max(...list.map((m) => m.score));
+              const lo = Math.min(...list.map((m) => m.score));
+              for (const m of list) score.set(m.id, (score.get(m.id) ?? 0) + w * (hi > lo ? (m.score - lo) / (hi - lo) : 1));
+            }
+            fused = [...score].sort((a, b) => b[1] - a[1]);
+          }
+          for (const [id, score] of fused.slice(0, opts.topK)) found.push({ id, score, metadata: meta.get(id) });
+        }
+        for (const m of found) hits.push({ id: chunkOf(m.id), score: m.score, ...fromMetadata(m.metadata) });
+      }
+      return hits.sort((a, b) => b.score - a.score).slice(0, opts.topK);
+    });
+  }
 }

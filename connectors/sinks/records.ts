@@ -1,5 +1,5 @@
 import { ConnectorError, FailureType } from '../shared/errors.ts';
-import type { ChunkMetadata, HybridQuery } from './sink.ts';
+import type { ChunkMetadata, HybridFusion, HybridQuery } from './sink.ts';
 
 // Checks every sink applies before writing a batch, so a bad record fails the batch with nothing half-written.
 
@@ -109,14 +109,22 @@ export function fromStored(r: Partial<Record<keyof StoredMetadata, unknown>>): C
 }
 
 /** Checks a hybrid query's weights (sinks call it before any request). */
-export function checkHybridQuery(index: string, q: HybridQuery): void {
+export function checkHybridQuery(
+  index: string,
+  q: HybridQuery,
+  fusions: readonly HybridFusion[] = ['rrf', 'relative-score'],
+): void {
   if (typeof q.text !== 'string' || q.text.trim() === '') {
     throw new ConnectorError(FailureType.InvalidInput, `hybrid search on ${index}: the query text is empty`);
   }
   if (!(q.alpha >= 0 && q.alpha <= 1)) {
     throw new ConnectorError(FailureType.InvalidInput, `hybrid search on ${index}: alpha must be in [0, 1], got ${q.alpha}`);
   }
-  if (q.fusion !== 'rrf' && q.fusion !== 'relative-score') {
-    throw new ConnectorError(FailureType.InvalidInput, `hybrid search on ${index}: fusion must be rrf or relative-score`);
+  if (!fusions.includes(q.fusion)) {
+    throw new ConnectorError(
+      FailureType.InvalidInput,
+      `hybrid search on ${index}: this sink fuses by ${fusions.join(' or ')}, not ${String(q.fusion)}` +
+        (q.fusion === 'convex' ? " (convex is the Pinecone sink's one-query fusion)" : ''),
+    );
   }
 }

@@ -34,11 +34,14 @@ export interface HybridQuery {
   vector: Float32Array;
   /** Weight of the vector half in [0, 1]: 0 is keyword only, 1 vector only. */
   alpha: number;
-  /** `rrf`: reciprocal-rank fusion; `relative-score`: each half's scores scaled to [0, 1], then weighed and summed. */
+  /**
+   * `rrf`: reciprocal-rank fusion; `relative-score`: each half's scores scaled to [0, 1], then weighed and summed;
+   * `convex` (Pinecone only): one sparse-dense query scoring alpha·dense + (1 − alpha)·BM25, unscaled.
+   */
   fusion: HybridFusion;
 }
 
-export type HybridFusion = 'rrf' | 'relative-score';
+export type HybridFusion = 'rrf' | 'relative-score' | 'convex';
 
 /** One chunk as a scan sees it: enough to find its document in the ledger. */
 export interface ScannedChunk {

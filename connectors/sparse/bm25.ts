@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { stemmer } from 'stemmer';
 
 // BM25 (Okapi, as Lucene and Elasticsearch compute it) over our own analyzer: the keyword half of hybrid retrieval
@@ -103,19 +104,97 @@ export class Bm25Index {
 }
 
 /**
- * Reciprocal-rank fusion (Cormack et al. 2009): each list adds 1 / (k + rank) for each item it ranks (rank from 1).
- * Items missing from a list get nothing from it. Ties keep the first list's order. `k` = 60 as in the paper (and
- * Weaviate's, Milvus's and Elasticsearch's RRF defaults).
+ * Reciprocal-rank fusion (Cormack et al. 2009): each list adds weight / (k + rank) for each item it ranks (rank from
+ * 1; weights default to 1). Items missing from a list get nothing from it. Ties keep the first list's order. `k` = 60
+ * as in the paper (and Weaviate's, Milvus's and Elasticsearch's RRF defaults).
  */
-export function reciprocalRankFusion<T>(lists: readonly (readonly T[])[], k = 60): T[] {
+export function reciprocalRankFusion<T>(lists: readonly (readonly T[])[], k = 60, weights?: readonly number[]): T[] {
+  return fusedScores(lists, k, weights).map(([item]) => item);
+}
+
+/** Reciprocal-rank fusion with each item's fused score, best first (see reciprocalRankFusion). */
+export function fusedScores<T>(lists: readonly (readonly T[])[], k = 60, weights?: readonly number[]): [T, number][] {
   const score = new Map<T, number>();
   const first = new Map<T, number>();
   let seen = 0;
-  for (const list of lists) {
+  lists.forEach((list, l) => {
+    const w = weights?.[l] ?? 1;
     list.forEach((item, i) => {
-      score.set(item, (score.get(item) ?? 0) + 1 / (k + i + 1));
+      score.set(item, (score.get(item) ?? 0) + w / (k + i + 1));
       if (!first.has(item)) first.set(item, seen++);
     });
+  });
+  return [...score.entries()].sort((a, b) => b[1] - a[1] || first.get(a[0])! - first.get(b[0])!);
+}
+
+// BM25 as sparse vectors, for databases that store sparse vectors but compute no BM25 of their own (Pinecone). A term
+// becomes a dimension by hashing: the first 4 bytes of its SHA-256, an unsigned 32-bit index (Pinecone's sparse indices
+// are uint32). There is no vocabulary to keep or ship, and a term's dimension never changes. Two terms may share a
+// dimension (about one pair in a 100,000-term vocabulary): their weights then add up, and a query with one of them
+// scores a chunk with the other a little. Statistics (df, N) are kept per term, not per dimension, so they are exact.
+
+/** A sparse vector: distinct indices, ascending, and their values. */
+export interface SparseVector {
+  indices: number[];
+  values: number[];
+}
+
+/** Pinecone's ceiling on the non-zero values of one sparse vector. */
+export const MAX_SPARSE_VALUES = 1000;
+
+const termIndexes = new Map<string, number>();
+
+/** The sparse dimension of a term: an unsigned 32-bit hash, the same in every process. */
+export function termIndex(term: string): number {
+  let i = termIndexes.get(term);
+  if (i === undefined) {
+    i = createHash('sha256').update(term).digest().readUInt32BE(0);
+    if (termIndexes.size >= 200_000) termIndexes.clear();
+    termIndexes.set(term, i);
   }
-  return [...score.keys()].sort((a, b) => score.get(b)! - score.get(a)! || first.get(a)! - first.get(b)!);
+  return i;
+}
+
+/** term -> weight as a sparse vector: hashed, colliding terms summed, zeros dropped, the `max` largest kept. */
+export function toSparse(weights: ReadonlyMap<string, number>, max = MAX_SPARSE_VALUES): SparseVector {
+  const byIndex = new Map<number, number>();
+  for (const [term, w] of weights) {
+    if (!(w > 0)) continue;
+    const i = termIndex(term);
+    byIndex.set(i, (byIndex.get(i) ?? 0) + w);
+  }
+  let entries = [...byIndex];
+  if (entries.length > max) entries = entries.sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, max);
+  entries.sort((a, b) => a[0] - b[0]);
+  return { indices: entries.map(([i]) => i), values: entries.map(([, v]) => v) };
+}
+
+/**
+ * A chunk's side of BM25: each term's saturated, length-normalised frequency tf·(k1 + 1) / (tf + k1·(1 − b + b·len/avg)).
+ * Its dot product with `bm25QueryWeights` of a query is the chunk's BM25 score for that query, given the same `avg`.
+ */
+export function bm25DocumentWeights(
+  terms: readonly string[],
+  avgLength: number,
+  params: Bm25Params = BM25_DEFAULTS,
+): Map<string, number> {
+  const { k1, b } = params;
+  const norm = k1 * (1 - b + (b * terms.length) / (avgLength > 0 ? avgLength : terms.length || 1));
+  const out = new Map<string, number>();
+  for (const [term, tf] of termCounts(terms)) out.set(term, (tf * (k1 + 1)) / (tf + norm));
+  return out;
+}
+
+/** A query's side of BM25: each term's IDF in the collection, times its count in the query; unknown terms left out. */
+export function bm25QueryWeights(
+  terms: readonly string[],
+  docCount: number,
+  df: ReadonlyMap<string, number>,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [term, qtf] of termCounts(terms)) {
+    const d = df.get(term);
+    if (d !== undefined && d > 0) out.set(term, idf(docCount, d) * qtf);
+  }
+  return out;
 }

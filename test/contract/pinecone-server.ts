@@ -18,6 +18,8 @@ export const PINECONE_LIMITS = {
   maxResultBytes: 4 * 1024 * 1024,
   maxListPage: 100,
   maxInValues: 10_000,
+  /** Non-zero values of one sparse vector (hybrid and sparse indexes). */
+  maxSparseValues: 1000,
 } as const;
 
 export type PineconeMetric = 'cosine' | 'dotproduct' | 'euclidean';
@@ -60,9 +62,15 @@ export interface PineconeServer {
 }
 
 type Meta = Record<string, string | number | boolean | string[]>;
+interface Sparse {
+  indices: number[];
+  values: number[];
+}
 interface Rec {
   values: Float32Array;
   metadata: Meta | undefined;
+  /** Sparse values, on a dotproduct index only (a hybrid index: dense and sparse in one record). */
+  sparse?: Sparse;
 }
 type Store = Map<string, Map<string, Rec>>;
 
@@ -111,6 +119,45 @@ function checkValues(values: unknown, dimension: number, what: string, query = f
   const v = Float32Array.from(values as number[]);
   if (!query && v.every((x) => x === 0)) throw new Reject(`${what}: Dense vectors must contain at least one non-zero value`);
   return v;
+}
+
+/** Sparse values as the service takes them: uint32 indices, each once, float values, at most 1,000 of them. */
+function checkSparse(s: unknown, metric: PineconeMetric, what: string): Sparse {
+  if (metric !== 'dotproduct')
+    throw new Reject(`${what}: sparse values are supported only for indexes with the dotproduct metric`);
+  if (!isObject(s) || !Array.isArray(s.indices) || !Array.isArray(s.values))
+    throw new Reject(`${what}: sparse values must be an object with lists indices and values`);
+  const { indices, values } = s as { indices: unknown[]; values: unknown[] };
+  if (indices.length !== values.length)
+    throw new Reject(`${what}: sparse indices and values differ in length (${indices.length} and ${values.length})`);
+  if (indices.length === 0) throw new Reject(`${what}: a sparse vector must contain at least one value`);
+  if (indices.length > PINECONE_LIMITS.maxSparseValues) {
+    throw new Reject(
+      `${what}: sparse vector has ${indices.length} non-zero values, over the maximum of ${PINECONE_LIMITS.maxSparseValues}`,
+    );
+  }
+  const seen = new Set<number>();
+  indices.forEach((i, n) => {
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i > 0xffffffff)
+      throw new Reject(`${what}: sparse indices[${n}] is ${JSON.stringify(i)}, not an unsigned 32-bit integer`);
+    if (seen.has(i)) throw new Reject(`${what}: sparse index ${i} appears more than once`);
+    seen.add(i);
+  });
+  values.forEach((x, n) => {
+    if (typeof x !== 'number' || !Number.isFinite(x))
+      throw new Reject(`${what}: sparse values[${n}] is ${JSON.stringify(x)}, not a finite number`);
+  });
+  // Float32 as the service stores them.
+  return { indices: indices as number[], values: Array.from(Float32Array.from(values as number[])) };
+}
+
+function sparseDot(q: Sparse | undefined, r: Sparse | undefined): number {
+  if (!q || !r) return 0;
+  const at = new Map<number, number>();
+  r.indices.forEach((i, n) => at.set(i, r.values[n]!));
+  let s = 0;
+  q.indices.forEach((i, n) => (s += q.values[n]! * (at.get(i) ?? 0)));
+  return s;
 }
 
 function checkMetadata(m: unknown, what: string): Meta | undefined {
@@ -305,11 +352,12 @@ export async function startPineconeServer(opts: PineconeServerOptions): Promise<
       const recs = vectors.map((v: unknown, i) => {
         if (!isObject(v)) throw new Reject(`upsert: vectors[${i}] must be an object`);
         const id = checkId(v.id, `upsert vectors[${i}]`);
-        if (v.sparseValues !== undefined) throw new Reject(`upsert ${id}: this dense index takes no sparse values`);
-        return [
-          id,
-          { values: checkValues(v.values, dimension, `upsert ${id}`), metadata: checkMetadata(v.metadata, `upsert ${id}`) },
-        ] as const;
+        const rec: Rec = {
+          values: checkValues(v.values, dimension, `upsert ${id}`),
+          metadata: checkMetadata(v.metadata, `upsert ${id}`),
+        };
+        if (v.sparseValues !== undefined) rec.sparse = checkSparse(v.sparseValues, metric, `upsert ${id}`);
+        return [id, rec] as const;
       });
       stats.upserts.push({ records: recs.length, bytes: raw.length });
       write(() => {
@@ -326,7 +374,8 @@ export async function startPineconeServer(opts: PineconeServerOptions): Promise<
         throw new Reject(`topK must be an integer from 1 to ${PINECONE_LIMITS.maxTopK}, got ${JSON.stringify(topK)}`);
       }
       if ((body.vector === undefined) === (body.id === undefined)) throw new Reject('query: give exactly one of vector and id');
-      if (body.sparseVector !== undefined) throw new Reject('query: this dense index takes no sparse vector');
+      const sparse = body.sparseVector === undefined ? undefined : checkSparse(body.sparseVector, metric, 'query');
+      if (sparse && body.id !== undefined) throw new Reject('query: a sparse vector goes with a dense vector, not with an id');
       const pred = body.filter === undefined ? () => true : compileFilter(body.filter);
       const ns = nsOf(body.namespace);
       settle();
@@ -336,12 +385,16 @@ export async function startPineconeServer(opts: PineconeServerOptions): Promise<
       const hits =
         q === undefined
           ? []
-          : [...recs].filter(([, r]) => pred(r.metadata)).map(([id, r]) => ({ id, r, s: score(metric, q, r.values) }));
+          : [...recs]
+              .filter(([, r]) => pred(r.metadata))
+              // A hybrid query's score is the dot product of the whole sparse-dense vector: dense part plus sparse part.
+              .map(([id, r]) => ({ id, r, s: score(metric, q, r.values) + sparseDot(sparse, r.sparse) }));
       hits.sort((a, b) => (metric === 'euclidean' ? a.s - b.s : b.s - a.s) || compareIds(a.id, b.id));
       const matches = hits.slice(0, topK).map(({ id, r, s }) => ({
         id,
         score: s,
         values: body.includeValues === true ? Array.from(r.values) : [],
+        ...(body.includeValues === true && r.sparse ? { sparseValues: r.sparse } : {}),
         ...(body.includeMetadata === true && r.metadata ? { metadata: r.metadata } : {}),
       }));
       const res = { results: [], matches, namespace: ns === DEFAULT_NS ? '' : ns, usage: { readUnits: 1 } };
@@ -430,7 +483,14 @@ export async function startPineconeServer(opts: PineconeServerOptions): Promise<
       const vectors: Record<string, unknown> = {};
       for (const id of ids) {
         const r = recs.get(id);
-        if (r) vectors[id] = { id, values: Array.from(r.values), ...(r.metadata ? { metadata: r.metadata } : {}) };
+        if (r) {
+          vectors[id] = {
+            id,
+            values: Array.from(r.values),
+            ...(r.sparse ? { sparseValues: r.sparse } : {}),
+            ...(r.metadata ? { metadata: r.metadata } : {}),
+          };
+        }
       }
       return { vectors, namespace: ns === DEFAULT_NS ? '' : ns, usage: { readUnits: 1 } };
     },
@@ -443,7 +503,7 @@ export async function startPineconeServer(opts: PineconeServerOptions): Promise<
       const merge = (r: Rec, values?: Float32Array): Rec => {
         const metadata = set ? { ...r.metadata, ...set } : r.metadata;
         checkMetadata(metadata, 'update');
-        return { values: values ?? r.values, metadata };
+        return { ...r, values: values ?? r.values, metadata };
       };
       if (body.id !== undefined) {
         const id = checkId(body.id, 'update');

@@ -1,5 +1,6 @@
 // `ingest search` and the SDK's searcher on the real stack: hybrid (keyword + vector) search through Weaviate's own
-// fusion and Milvus's (over its BM25 function), a clear refusal from a sink whose database keeps no keyword index here
+// fusion and Milvus's (over its BM25 function), Pinecone's sparse-dense records (our BM25, against the contract server:
+// Pinecone has no local server), a clear refusal from a sink whose database keeps no keyword index here
 // (Chroma), and reranking of a sink's candidates with a local cross-encoder (onnxruntime running the lexical stand-in
 // graph: no registry package ships cross-encoder weights, see test/contract/rerankers.test.ts).
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import { openSearcher, type SearchResult } from '../../sdk/search.ts';
 import { ensureModel } from '../../scripts/fetch-model.ts';
 import { createSinks } from '../../workers/build-deps.ts';
 import { writeLexicalCrossEncoder } from '../contract/fakes/lexical-cross-encoder.ts';
+import { startPineconeServer, type PineconeServer } from '../contract/pinecone-server.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 import { cliEnv, Harness } from './support.ts';
 
@@ -38,6 +40,7 @@ describe('search: hybrid and reranked (CLI and SDK, real stack)', () => {
   let h: Harness;
   let specFile: string;
   let sinks: Map<string, Sink>;
+  let pinecone: PineconeServer;
   const other = uniqueName('other');
 
   async function ingest(args: string[]): Promise<string> {
@@ -53,11 +56,20 @@ describe('search: hybrid and reranked (CLI and SDK, real stack)', () => {
   before(async () => {
     const rerankerDir = mkdtempSync(join(tmpdir(), 'ragline-search-ce-'));
     await writeLexicalCrossEncoder(rerankerDir, join(await ensureModel(), 'tokenizer.json'), 256);
+    pinecone = await startPineconeServer({ dimension: 384, apiKey: 'pcsk-search-e2e', metric: 'dotproduct' });
     h = new Harness({
       sinks: [
         { kind: 'weaviate', name: 'weaviate', port: stack.ports.weaviate, grpcPort: stack.ports.weaviateGrpc },
         { kind: 'chroma', name: 'chroma', port: stack.ports.chroma },
         { kind: 'milvus', name: 'milvus', address: `127.0.0.1:${stack.ports.milvus}` },
+        {
+          kind: 'pinecone',
+          name: 'pinecone',
+          apiKey: 'pcsk-search-e2e',
+          indexHost: pinecone.url,
+          metric: 'dotproduct',
+          sparse: { kind: 'bm25' },
+        },
       ],
       search: { reranker: { provider: 'local-onnx', modelDir: rerankerDir }, candidates: 20 },
     });
@@ -95,6 +107,7 @@ describe('search: hybrid and reranked (CLI and SDK, real stack)', () => {
   after(async () => {
     await Promise.all([...(sinks?.values() ?? [])].map((s) => s.close()));
     await h?.stop();
+    await pinecone?.close();
   });
 
   it('hybrid on Weaviate: the keyword half finds the one chunk naming the code; alpha 1 is the vector search', async () => {
@@ -138,6 +151,39 @@ describe('search: hybrid and reranked (CLI and SDK, real stack)', () => {
     assert.deepEqual(
       vectorOnly.hits.map((x) => x.id),
       plain.hits.map((x) => x.id),
+    );
+  });
+
+  it('hybrid on Pinecone: sparse-dense records with our BM25 (statistics beside the ledger), fused three ways', async () => {
+    const keyword = await search([CODE, '--hybrid', '--alpha', '0', '--sink', 'pinecone', '-k', '3']);
+    assert.equal(keyword.mode, 'hybrid');
+    assert.deepEqual(
+      keyword.hits.map((x) => x.text.includes(CODE)),
+      [true],
+      'keyword only: the one chunk with a query word',
+    );
+    for (const fusion of ['rrf', 'relative-score', 'convex']) {
+      const fused = await search([`what does ${CODE} mean`, '--hybrid', '--fusion', fusion, '--sink', 'pinecone', '-k', '3']);
+      assert.ok(fused.hits[0]!.text.includes(CODE), `${fusion}: ${fused.hits.map((x) => x.text).join(' | ')}`);
+      for (const hit of fused.hits) assert.equal(hit.metadata.tenant, h.spec.tenant);
+    }
+    const vectorOnly = await search(['how are failed activities retried', '--hybrid', '--alpha', '1', '--sink', 'pinecone']);
+    const plain = await search(['how are failed activities retried', '--sink', 'pinecone']);
+    assert.deepEqual(
+      vectorOnly.hits.map((x) => x.id),
+      plain.hits.map((x) => x.id),
+    );
+    // The same chunks as the other sinks hold, ranked by the same cosine (unit vectors in the dotproduct index).
+    const chroma = await search(['how are failed activities retried', '--sink', 'chroma']);
+    assert.deepEqual(
+      plain.hits.map((x) => x.id),
+      chroma.hits.map((x) => x.id),
+    );
+    for (const [i, hit] of plain.hits.entries()) assert.ok(Math.abs(hit.score - chroma.hits[i]!.score) < 1e-3, hit.id);
+    // Convex is Pinecone's fusion: the other sinks refuse it by name.
+    await assert.rejects(
+      ingest(['search', CODE, '--hybrid', '--fusion', 'convex', '--sink', 'weaviate']),
+      /fuses by rrf or relative-score, not convex/,
     );
   });
 
