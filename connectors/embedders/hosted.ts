@@ -58,7 +58,8 @@ export interface ProviderRequest {
 /** What a provider file supplies: its wire shapes and its one status-to-error table. */
 export interface ProviderAdapter {
   provider: string;
-  request(texts: string[], kind: EmbedKind): ProviderRequest;
+  /** May be async: an adapter that tokenizes on the worker (TEI with `tokenizer`) encodes first. */
+  request(texts: string[], kind: EmbedKind): ProviderRequest | Promise<ProviderRequest>;
   /** Vectors in input order, and the input tokens the server billed when it says. */
   parse(body: unknown, count: number): { vectors: Float32Array[]; tokens?: number };
   mapError(status: number, body: unknown, hints: RateHints): MappedFailure;
@@ -165,7 +166,7 @@ export function createHostedEmbedder(adapter: ProviderAdapter, spec: HostedSpec,
 
   async function send(texts: string[], tokens: number, kind: EmbedKind, signal: AbortSignal): Promise<Float32Array[]> {
     const deadline = Date.now() + cfg.maxWaitMs;
-    const req = adapter.request(texts, kind);
+    const req = await adapter.request(texts, kind);
     for (let attempt = 0; ; attempt++) {
       const grant = await budget.acquire({ requests: 1, tokens }, { deadline, leaseMs: cfg.timeoutMs, signal });
       let res;

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { validatePipelineSpec } from '../../pipeline/spec.ts';
+import { ensureModel } from '../../scripts/fetch-model.ts';
+import { hostedEmbedderFor } from '../../workers/hosted-embedder.ts';
 import { checkPoolServer, createPoolEmbedder, EmbedServerMismatchError, poolActivitySlots } from './pool.ts';
 import { createTeiEmbedder } from './tei.ts';
 
@@ -56,5 +61,33 @@ describe('pool embedder', () => {
     assert.equal(poolActivitySlots({ model_id: MODEL, max_concurrent_requests: 512, max_client_batch_size: 8 }, spec), 8);
     assert.equal(poolActivitySlots({ model_id: MODEL, max_concurrent_requests: 10 }, spec), 1);
     assert.equal(poolActivitySlots({ model_id: MODEL }, spec), 16);
+  });
+
+  it("takes the worker-side tokenizer's path relative to the spec's folder, and refuses a missing one at start", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ragline-pool-tok-'));
+    try {
+      mkdirSync(join(dir, 'tok'));
+      copyFileSync(join(await ensureModel(), 'tokenizer.json'), join(dir, 'tok', 'tokenizer.json'));
+      const spec = validatePipelineSpec({
+        name: 'p',
+        version: 1,
+        tenant: 't',
+        chunker: { kind: 'recursive', chunkSize: 64, chunkOverlap: 8 },
+        embedder: { kind: 'pool', model: MODEL, dims: 384, tokenizer: 'tok' },
+        sinks: [{ kind: 'chroma', name: 'chroma' }],
+        blobStore: { kind: 'local-dir' },
+        ledger: { kind: 'sqlite' },
+      });
+      assert.ok(spec.embedder.kind === 'pool');
+      const at = (base: string) => (p: string) => resolve(base, p);
+      const { embedder } = await hostedEmbedderFor(spec.embedder, spec.ledger, at(dir), {}, 'http://127.0.0.1:9');
+      await embedder.close();
+      await assert.rejects(
+        hostedEmbedderFor(spec.embedder, spec.ledger, at(tmpdir()), {}, 'http://127.0.0.1:9'),
+        /tei tokenizer: cannot load .*tok/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

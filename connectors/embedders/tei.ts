@@ -1,3 +1,6 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer } from 'tokenizers';
 import { z } from 'zod';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import { errorMessage, type MappedFailure, mapStatus, type RateHints } from './http-core.ts';
@@ -27,6 +30,12 @@ export const TeiConfig = HostedCommonConfig.extend({
   normalize: z.boolean().default(true),
   /** The server's --max-client-batch-size. */
   maxInputs: z.number().int().positive().default(32),
+  /**
+   * The model's tokenizer.json (or the folder holding it). Set, the worker tokenizes and sends token ids (TEI takes
+   * them as inputs; special tokens added here, inputs cut at maxTokens when `truncate`), so the server's CPUs are left
+   * to batch and feed the model. The vectors are the same, and so is the identity (one embedding cache).
+   */
+  tokenizer: z.string().min(1).optional(),
 });
 export type TeiConfig = z.input<typeof TeiConfig>;
 
@@ -38,17 +47,45 @@ function mapTeiError(status: number, body: unknown, hints: RateHints): MappedFai
   return mapStatus('tei', status, body, hints);
 }
 
+/**
+ * Text -> token ids as the server's own tokenizer makes them: the model's special tokens added, and (when `maxTokens`
+ * is given) inputs cut to it with the special tokens kept, as TEI truncates; no padding.
+ */
+export function loadWireTokenizer(path: string, maxTokens: number | undefined): (texts: string[]) => Promise<number[][]> {
+  let file = path;
+  let tokenizer: Tokenizer;
+  try {
+    if (statSync(path).isDirectory()) file = join(path, 'tokenizer.json');
+    tokenizer = Tokenizer.fromFile(file);
+  } catch (err) {
+    throw new ConnectorError(FailureType.InvalidInput, `tei tokenizer: cannot load ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  // tokenizer.json files often carry training-time settings (all-MiniLM's pads every input to 128).
+  if (maxTokens === undefined) tokenizer.disableTruncation();
+  else tokenizer.setTruncation(maxTokens);
+  tokenizer.disablePadding();
+  return async (texts) => (await tokenizer.encodeBatch(texts)).map((e) => e.getIds());
+}
+
 export function createTeiEmbedder(config: TeiConfig, deps: HostedDeps = {}): HostedEmbedder {
   const cfg = TeiConfig.parse(config);
+  const toIds = cfg.tokenizer ? loadWireTokenizer(cfg.tokenizer, cfg.truncate ? cfg.maxTokens : undefined) : undefined;
   const dims = checkMatryoshka(cfg.model, cfg.dims, cfg.dimensions, cfg.matryoshkaDims);
   const url = `${cfg.baseUrl.replace(/\/+$/, '')}/embed`;
   const headers: Record<string, string> = cfg.apiKey ? { authorization: `Bearer ${cfg.apiKey}` } : {};
   const adapter: ProviderAdapter = {
     provider: 'tei',
-    request: (texts) => ({
+    request: async (texts) => ({
       url,
       headers,
-      body: { inputs: texts, normalize: cfg.normalize, truncate: cfg.truncate, truncation_direction: 'Right' },
+      body: {
+        inputs: toIds ? await toIds(texts) : texts,
+        normalize: cfg.normalize,
+        truncate: cfg.truncate,
+        truncation_direction: 'Right',
+      },
     }),
     parse(body, count) {
       if (!Array.isArray(body)) throw badShape('tei /embed answers a JSON array of vectors');

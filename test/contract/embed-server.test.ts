@@ -169,6 +169,28 @@ embedderContract('our embed server /embed (all-MiniLM-L6-v2, onnx on CPU)', asyn
   };
 });
 
+embedderContract("our embed server /embed, token ids from the worker's tokenizer (all-MiniLM-L6-v2)", async (o) => {
+  const proxy = await startFaultProxy((await sharedServer()).url);
+  const embedder = createTeiEmbedder({
+    baseUrl: proxy.url,
+    model: MODEL,
+    dims: 384,
+    maxTokens: 256,
+    truncate: false,
+    tokenizer: await ensureModel(),
+    ...o,
+  });
+  return {
+    embedder,
+    server: proxy,
+    badInput: tooLong(300),
+    cleanup: async () => {
+      await embedder.close();
+      await proxy.close();
+    },
+  };
+});
+
 embedderContract('our embed server /v1/embeddings (all-MiniLM-L6-v2, onnx on CPU)', async (o) => {
   const proxy = await startFaultProxy((await sharedServer()).url);
   const embedder = createOpenAICompatibleEmbedder({
@@ -229,6 +251,47 @@ describe('our embed server against the project itself', () => {
     } finally {
       await local.close();
     }
+  });
+
+  it("takes token ids made by the worker's tokenizer: the vectors of the text path, and no text on the wire", async () => {
+    const proxy = await startFaultProxy(server.url);
+    const common = { baseUrl: proxy.url, model: MODEL, dims: 384, maxTokens: 256 };
+    const viaText = createTeiEmbedder(common);
+    const viaIds = createTeiEmbedder({ ...common, tokenizer: join(await ensureModel(), 'tokenizer.json') });
+    try {
+      const fromText = await viaText.embedDocuments(TEXTS);
+      const before = proxy.log.length;
+      const fromIds = await viaIds.embedDocuments(TEXTS);
+      const sent = proxy.log.slice(before).flatMap((e) => (e.body as { inputs: unknown[] }).inputs);
+      assert.equal(sent.length, TEXTS.length);
+      for (const x of sent) assert.ok(Array.isArray(x) && x.every((id) => Number.isInteger(id)), 'token ids, not text');
+      // The ids are the server's own (/tokenize adds the same special tokens), and a long input is cut to 256 with its
+      // closing [SEP] kept, as the server cuts text.
+      const served = (await post(`${server.url}/tokenize`, { inputs: TEXTS[2], add_special_tokens: true })).body as {
+        id: number;
+      }[][];
+      assert.deepEqual(
+        sent[2],
+        served[0]!.map((t) => t.id),
+      );
+      const long = sent[5] as number[];
+      assert.equal(long.length, 256);
+      assert.equal(long.at(-1), 102, '[SEP] closes the cut input');
+      fromIds.forEach((v, i) => {
+        const c = cosine(v, fromText[i]!);
+        assert.ok(c >= 0.99999, `input ${i}: cosine ${c}`);
+      });
+      assert.ok(cosine(fromIds[0]!, fromText[1]!) < 0.9, 'the check can fail');
+      const q = 'where does the cat sit?';
+      assert.ok(cosine(await viaIds.embedQuery(q), await viaText.embedQuery(q)) >= 0.99999);
+      assert.equal(viaIds.identity, viaText.identity, 'one embedding cache for both');
+    } finally {
+      await Promise.all([viaText.close(), viaIds.close(), proxy.close()]);
+    }
+    assert.throws(
+      () => createTeiEmbedder({ baseUrl: server.url, model: MODEL, dims: 384, tokenizer: '/nonexistent/tokenizer.json' }),
+      /cannot load \/nonexistent\/tokenizer.json/,
+    );
   });
 
   it('/tokenize gives TEI’s byte offsets, the local tokenizer’s spans once mapped', async () => {
