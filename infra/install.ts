@@ -136,15 +136,62 @@ export async function pythonVenv(opts: {
 }): Promise<string> {
   const dir = pythonVenvDir(opts);
   if (existsSync(join(dir, '.complete'))) return dir;
-  opts.log(`creating Python venv with ${opts.requirements.join(' ')}`);
-  const logFile = join(opts.cacheDir, 'logs', 'install-venv.log');
-  rmSync(dir, { recursive: true, force: true });
-  await run('create venv', opts.python, ['-m', 'venv', dir], { logFile });
-  await run('install Python servers', join(dir, 'bin', 'pip'), ['install', '--disable-pip-version-check', ...opts.requirements], {
-    logFile,
-  });
-  writeFileSync(join(dir, '.complete'), new Date().toISOString());
-  return dir;
+  // A venv cannot be built aside and renamed into place (its scripts name their own path), so two processes that
+  // want the same one (a test run beside `infra:up`, two test files) take turns: the first builds, the others wait
+  // for `.complete`. A lock left by a process that died is taken over.
+  const lock = `${dir}.lock`;
+  mkdirSync(opts.cacheDir, { recursive: true });
+  for (let waited = 0; ; waited++) {
+    if (existsSync(join(dir, '.complete'))) return dir;
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const owner = lockOwner(lock);
+    // Its owner died, or never wrote its pid (killed between the two steps, after half a minute of waiting).
+    if ((owner > 0 && !alive(owner)) || (owner === 0 && waited >= 30)) rmSync(lock, { recursive: true, force: true });
+    else if (waited % 30 === 0) opts.log(`waiting for process ${owner || '?'} to finish the Python venv ${dir}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  try {
+    if (existsSync(join(dir, '.complete'))) return dir;
+    opts.log(`creating Python venv with ${opts.requirements.join(' ')}`);
+    const logFile = join(opts.cacheDir, 'logs', 'install-venv.log');
+    rmSync(dir, { recursive: true, force: true });
+    await run('create venv', opts.python, ['-m', 'venv', dir], { logFile });
+    await run(
+      'install Python servers',
+      join(dir, 'bin', 'pip'),
+      ['install', '--disable-pip-version-check', ...opts.requirements],
+      { logFile },
+    );
+    writeFileSync(join(dir, '.complete'), new Date().toISOString());
+    return dir;
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** The pid a lock folder names; 0 while its owner has not written it yet (or the lock just went). */
+function lockOwner(lock: string): number {
+  try {
+    return Number(readFileSync(join(lock, 'pid'), 'utf8')) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
