@@ -12,6 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { isAlive } from './supervisor.ts';
 
 export class InstallError extends Error {
   override name = 'InstallError';
@@ -152,7 +153,7 @@ export async function pythonVenv(opts: {
     }
     const owner = lockOwner(lock);
     // Its owner died, or never wrote its pid (killed between the two steps, after half a minute of waiting).
-    if ((owner > 0 && !alive(owner)) || (owner === 0 && waited >= 30)) rmSync(lock, { recursive: true, force: true });
+    if ((owner > 0 && !isAlive(owner)) || (owner === 0 && waited >= 30)) rmSync(lock, { recursive: true, force: true });
     else if (waited % 30 === 0) opts.log(`waiting for process ${owner || '?'} to finish the Python venv ${dir}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -181,16 +182,6 @@ function lockOwner(lock: string): number {
     return Number(readFileSync(join(lock, 'pid'), 'utf8')) || 0;
   } catch {
     return 0;
-  }
-}
-
-/** Whether a process with this pid exists (signal 0 checks without sending anything). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import { checkPostgresConnection, PostgresConnectionFields } from '../ledger/postgres.config.ts';
-import { describe, lazyReady, mapPostgresError, migrate, openPool, quoteIdent } from '../ledger/postgres-db.ts';
+import { describe, lazyReady, mapPostgresError, migrate, openPool, quoteIdent, withTransaction } from '../ledger/postgres-db.ts';
 import {
   type BudgetEntry,
   type BudgetStore,
@@ -65,20 +65,10 @@ export function createPostgresRateBudget(config: PostgresRateBudgetConfig, opts:
     if (closed) throw new ConnectorError(FailureType.InvalidInput, `${what}: rate budget ${where} is closed`);
     try {
       await ready();
-      const client = await pool.connect();
-      let broken = false;
-      try {
-        await client.query('BEGIN');
+      return await withTransaction(pool, async (client) => {
         await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [lockKey]);
-        const result = await fn(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => (broken = true));
-        throw err;
-      } finally {
-        client.release(broken);
-      }
+        return fn(client);
+      });
     } catch (err) {
       throw mapPostgresError(err, `${what} (${where})`);
     }

@@ -100,12 +100,26 @@ export type Migration = string;
  * processes starting together apply each migration once, and a failed migration leaves nothing half-done (DDL is
  * transactional in PostgreSQL).
  */
-export async function migrate(pool: pg.Pool, schema: string, component: string, migrations: readonly Migration[]): Promise<void> {
-  const s = quoteIdent(schema);
+/** BEGIN; fn; COMMIT on one connection of the pool. A connection that cannot even roll back is dropped, not reused. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   try {
     await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => (broken = true));
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+export async function migrate(pool: pg.Pool, schema: string, component: string, migrations: readonly Migration[]): Promise<void> {
+  const s = quoteIdent(schema);
+  await withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`ragline-schema:${schema}`]);
     // Checked first: CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database, which a least-privileged role lacks.
     const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
@@ -126,14 +140,7 @@ export async function migrate(pool: pg.Pool, schema: string, component: string, 
        ON CONFLICT (component) DO UPDATE SET version = excluded.version`,
       [component, migrations.length],
     );
-    await client.query('COMMIT');
-  } catch (err) {
-    // A connection that cannot even roll back is dropped rather than handed to the next caller.
-    await client.query('ROLLBACK').catch(() => (broken = true));
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import { PostgresConnectionConfig } from '../ledger/postgres.config.ts';
-import { describe, lazyReady, mapPostgresError, migrate, openPool, quoteIdent } from '../ledger/postgres-db.ts';
+import { describe, lazyReady, mapPostgresError, migrate, openPool, quoteIdent, withTransaction } from '../ledger/postgres-db.ts';
 import { joinTerms, splitTerms, type TermStats } from './term-stats.ts';
 
 export const PostgresTermStatsConfig = PostgresConnectionConfig;
@@ -82,20 +82,7 @@ export function createPostgresTermStats(config: PostgresTermStatsConfig): TermSt
 
   /** BEGIN; fn; COMMIT. A connection that cannot roll back is dropped, not reused. */
   function inTransaction(what: string, fn: (client: pg.PoolClient) => Promise<void>): Promise<void> {
-    return guard(what, async () => {
-      const client = await pool.connect();
-      let broken = false;
-      try {
-        await client.query('BEGIN');
-        await fn(client);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => (broken = true));
-        throw err;
-      } finally {
-        client.release(broken);
-      }
-    });
+    return guard(what, () => withTransaction(pool, fn));
   }
 
   /** Locks the chunk rows of `ids` (sorted) and returns those that count (placeholders of other writers never do). */

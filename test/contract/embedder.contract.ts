@@ -26,7 +26,7 @@ export interface EmbedderFactoryOptions {
 
 export type EmbedderFactory = (opts: EmbedderFactoryOptions) => Promise<EmbedderUnderTest>;
 
-function cosine(a: Float32Array, b: Float32Array): number {
+export function cosine(a: Float32Array, b: Float32Array): number {
   let dot = 0;
   let na = 0;
   let nb = 0;

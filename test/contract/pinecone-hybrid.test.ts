@@ -13,6 +13,7 @@ import { createPineconeSink, type PineconeSinkConfig } from '../../connectors/si
 import type { HybridQuery, Sink, SinkRecord } from '../../connectors/sinks/sink.ts';
 import { analyze, Bm25Index, fusedScores, MAX_SPARSE_VALUES } from '../../connectors/sparse/bm25.ts';
 import { createSqliteTermStats, type TermStats } from '../../connectors/sparse/term-stats.ts';
+import { cosine } from './embedder.contract.ts';
 import { startPineconeServer, type PineconeServer } from './pinecone-server.ts';
 import { isTyped, sinkContract, trackIndexes } from './sink.contract.ts';
 
@@ -70,18 +71,6 @@ function bm25Scores(texts: SinkRecord[], query: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const [i, s] of index.score(query)) out.set(texts[i]!.id, s);
   return out;
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return d / Math.sqrt(na * nb);
 }
 
 const close = (a: number, b: number, what: string) =>
