@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -66,4 +67,28 @@ export async function loadBeir(dir: string, split = 'test'): Promise<BeirDataset
     if (text.trim() !== '') docs.push({ id: str(d._id), text });
   }
   return { docs, queries, qrels };
+}
+
+/**
+ * A smaller, reproducible slice of a dataset, for strategies too slow for the whole corpus (Meta-Chunking's language
+ * model pass): the first `queries` queries by id, and a corpus of every document judged for them plus other documents
+ * up to `maxDocs`, picked in the order of sha256 of their ids (the same slice on every machine). Scores on a slice are
+ * higher than on the whole corpus (fewer distractors): compare strategies on the same slice only.
+ */
+export function subsetBeir(ds: BeirDataset, opts: { queries?: number; maxDocs?: number }): BeirDataset {
+  const ids = [...ds.queries.keys()].sort();
+  const kept = new Set(opts.queries === undefined ? ids : ids.slice(0, opts.queries));
+  const queries = new Map([...ds.queries].filter(([q]) => kept.has(q)));
+  const qrels = new Map([...ds.qrels].filter(([q]) => kept.has(q)));
+  if (opts.maxDocs === undefined) return { docs: ds.docs, queries, qrels };
+  const judged = new Set([...qrels.values()].flatMap((m) => [...m.keys()]));
+  const rank = (id: string) => createHash('sha256').update(id).digest('hex');
+  const others = ds.docs
+    .filter((d) => !judged.has(d.id))
+    .map((d) => ({ d, r: rank(d.id) }))
+    .sort((a, b) => (a.r < b.r ? -1 : a.r > b.r ? 1 : 0))
+    .slice(0, Math.max(0, opts.maxDocs - judged.size))
+    .map(({ d }) => d.id);
+  const keep = new Set([...judged, ...others]);
+  return { docs: ds.docs.filter((d) => keep.has(d.id)), queries, qrels };
 }

@@ -4,8 +4,11 @@
 //
 //   node eval/retrieval.ts --dataset DIR --json [--chunkers naive,late,meta] [--modes dense,bm25,hybrid]
 //     [--reranker llm|onnx:DIR|tei:URL] [--rerank-depth 20] [--rerank-queries N] [--chunk-size 64]
-//     [--chunk-overlap 0] [--split test] [--model-dir DIR]
+//     [--chunk-overlap 0] [--split test] [--model-dir DIR] [--queries N] [--max-docs N]
 //
+// --queries and --max-docs evaluate on a reproducible slice (eval/beir.ts subsetBeir): the first N queries, every
+// document judged for them, and other documents (by sha256 of their ids) up to the given size. Strategies too slow for
+// a whole corpus (meta) can then be compared with the others on the same slice.
 // Modes, all over the same chunks of a chunker: `dense` (cosine with the query vector), `bm25` (our analyzer and
 // BM25 over the chunk texts: connectors/sparse/bm25.ts), `hybrid` (reciprocal-rank fusion of the two chunk rankings,
 // k = 60, as Weaviate, Milvus and Elasticsearch fuse). A document ranks by its best chunk. With --reranker, each
@@ -31,7 +34,7 @@ import { createTeiReranker } from '../connectors/rerankers/tei.ts';
 import { Bm25Index, reciprocalRankFusion } from '../connectors/sparse/bm25.ts';
 import { ensureLocalLlm } from '../scripts/fetch-llm.ts';
 import { ensureModel } from '../scripts/fetch-model.ts';
-import { type BeirDataset, loadBeir } from './beir.ts';
+import { type BeirDataset, loadBeir, subsetBeir } from './beir.ts';
 import { evaluate } from './metrics.ts';
 import { STRATEGIES, type StrategyContext } from './strategies.ts';
 
@@ -55,6 +58,10 @@ export interface EvalOptions {
   rerankDepth?: number;
   /** Rerank rows over the first N queries (by id) only. Default: all. */
   rerankQueries?: number;
+  /** Evaluate on the first N queries (by id) only (subsetBeir). */
+  queries?: number;
+  /** Shrink the corpus to the judged documents of those queries plus others up to this many (subsetBeir). */
+  maxDocs?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -178,7 +185,11 @@ export async function runRetrievalEval(opts: EvalOptions): Promise<EvalResult[]>
   for (const m of modes) if (!MODES.includes(m)) throw new Error(`unknown mode "${m}" (known: ${MODES.join(', ')})`);
   const depth = opts.rerankDepth ?? 20;
   if (!Number.isInteger(depth) || depth < 1) throw new Error('--rerank-depth must be a positive integer');
-  const ds = await loadBeir(opts.dataset, opts.split);
+  const full = await loadBeir(opts.dataset, opts.split);
+  const ds =
+    opts.queries !== undefined || opts.maxDocs !== undefined
+      ? subsetBeir(full, { queries: opts.queries, maxDocs: opts.maxDocs })
+      : full;
   progress(`${ds.docs.length} documents, ${ds.queries.size} queries`);
   const modelDir = opts.modelDir ?? (await ensureModel());
   const embedder: LocalOnnxEmbedder = await createLocalOnnxEmbedder({ modelDir });
@@ -312,6 +323,8 @@ async function main(): Promise<void> {
       'chunk-overlap': { type: 'string', default: '0' },
       split: { type: 'string', default: 'test' },
       'model-dir': { type: 'string' },
+      queries: { type: 'string' },
+      'max-docs': { type: 'string' },
     },
   });
   if (!values.dataset) throw new Error('--dataset DIR is required (a BEIR folder: corpus.jsonl, queries.jsonl, qrels/)');
@@ -336,6 +349,8 @@ async function main(): Promise<void> {
     ...(values.reranker ? { reranker: values.reranker } : {}),
     ...(values['rerank-queries'] ? { rerankQueries: int('rerank-queries', values['rerank-queries'], 1) } : {}),
     ...(values['model-dir'] ? { modelDir: values['model-dir'] } : {}),
+    ...(values.queries ? { queries: int('queries', values.queries, 1) } : {}),
+    ...(values['max-docs'] ? { maxDocs: int('max-docs', values['max-docs'], 1) } : {}),
     onProgress: (line) => console.error(`[eval] ${line}`),
   });
   for (const r of results) {
