@@ -12,7 +12,11 @@ import type { TokenCounter } from '../connectors/chunkers/chunker.ts';
 import { createPostgresEmbeddingCache } from '../connectors/ledger/embedding-cache-postgres.ts';
 import type { EmbeddingCache, Ledger } from '../connectors/ledger/ledger.ts';
 import { createPostgresLedger } from '../connectors/ledger/postgres.ts';
-import { createThreadedSqliteEmbeddingCache, createThreadedSqliteLedger } from '../connectors/ledger/sqlite-thread.ts';
+import {
+  createThreadedSqliteEmbeddingCache,
+  createThreadedSqliteLedger,
+  createThreadedSqliteTermStats,
+} from '../connectors/ledger/sqlite-thread.ts';
 import { chromaSinkConfigOf } from '../connectors/sinks/chroma.config.ts';
 import { milvusSinkConfigOf } from '../connectors/sinks/milvus.config.ts';
 import { pineconeSinkConfigOf } from '../connectors/sinks/pinecone.config.ts';
@@ -20,7 +24,7 @@ import { weaviateSinkConfigOf } from '../connectors/sinks/weaviate.config.ts';
 import type { SecretSource } from '../connectors/shared/secret.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import type { Sink } from '../connectors/sinks/sink.ts';
-import { createSqliteTermStats, type TermStats } from '../connectors/sparse/term-stats.ts';
+import type { TermStats } from '../connectors/sparse/term-stats.ts';
 import { createPostgresTermStats } from '../connectors/sparse/term-stats-postgres.ts';
 import { MAX_PARSE_THREADS, setMaxParseThreads } from '../connectors/parsers/bounded-threads.ts';
 import { createLocalDirSource } from '../connectors/sources/local-dir.ts';
@@ -107,7 +111,8 @@ export async function createSinks(
  * or tables in the ledger's PostgreSQL schema, so every worker and searcher of the pipeline reads the same counts.
  */
 export function createTermStats(spec: LedgerSpec, at: (p: string) => string = (p) => p): TermStats {
-  if (spec.kind === 'sqlite') return createSqliteTermStats({ path: at(`${spec.path}.sparse`) });
+  // On its own thread, as the ledger: a lock held by another worker process never stalls this one's heartbeats.
+  if (spec.kind === 'sqlite') return createThreadedSqliteTermStats({ path: at(`${spec.path}.sparse`) });
   const { kind: _kind, ...config } = spec;
   return createPostgresTermStats({ ...config, poolSize: Math.min(config.poolSize, 4) });
 }

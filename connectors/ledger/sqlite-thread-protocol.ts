@@ -2,10 +2,11 @@
 
 import type { LedgerScope } from './ledger.ts';
 
-/** What the thread opens: one of the three SQLite stores, with its (structured-cloneable) settings. */
+/** What the thread opens: one of the SQLite stores, with its (structured-cloneable) settings. */
 export type StoreSpec =
   | { kind: 'ledger'; config: { path: string; busyTimeoutMs?: number }; scope: LedgerScope }
   | { kind: 'cache'; config: { path: string; busyTimeoutMs?: number } }
+  | { kind: 'terms'; config: { path: string; busyTimeoutMs?: number } }
   | { kind: 'budget'; config: Record<string, unknown> };
 
 /** Opens a store on the thread (sent when the store is created, and again to a thread started after one died). */

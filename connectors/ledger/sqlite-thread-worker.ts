@@ -48,6 +48,15 @@ async function open(spec: StoreSpec): Promise<Handler> {
       throw new Error(`embedding cache has no method ${method}`);
     };
   }
+  if (spec.kind === 'terms') {
+    const { createSqliteTermStats } = await import('../sparse/term-stats.ts');
+    const stats = createSqliteTermStats(spec.config) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const methods = new Set(['put', 'remove', 'drop', 'collection', 'documentFrequencies', 'close']);
+    return async ({ method, args }) => {
+      if (!methods.has(method)) throw new Error(`term statistics have no method ${method}`);
+      return stats[method]!(...args);
+    };
+  }
   const { createSqliteRateBudget } = await import('../embedders/rate-budget-sqlite.ts');
   const budget: RateBudget = createSqliteRateBudget(spec.config as never);
   const grants = new Map<number, Grant>();

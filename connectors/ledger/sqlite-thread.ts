@@ -3,6 +3,7 @@ import { toLimits, type AcquireOptions, type Grant, type RateBudget } from '../e
 import type { SqliteRateBudgetConfig } from '../embedders/rate-budget-sqlite.ts';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
 import type { EmbeddingCache, Ledger, LedgerScope } from './ledger.ts';
+import type { TermStats } from '../sparse/term-stats.ts';
 import type {
   CallMessage,
   CancelMessage,
@@ -179,6 +180,21 @@ export function createThreadedSqliteEmbeddingCache(config: { path: string; busyT
       if (entries.length > 0) await thread.call(0, 'putMany', [identity, entries]);
     },
     stats: () => ({ hits, misses }),
+    close: () => thread.close(),
+  };
+}
+
+/** BM25 term statistics (Pinecone hybrid) in SQLite on their own thread: lock waits never stall heartbeats. */
+export function createThreadedSqliteTermStats(config: { path: string; busyTimeoutMs?: number }): TermStats {
+  const thread = new StoreThread({ kind: 'terms', config }, `term statistics ${config.path}`);
+  const call = (method: string, args: unknown[]) => thread.call(0, method, args);
+  return {
+    put: async (index, tenant, chunks) => void (chunks.length > 0 && (await call('put', [index, tenant, chunks]))),
+    remove: async (index, ids) => void (ids.length > 0 && (await call('remove', [index, ids]))),
+    drop: async (index) => void (await call('drop', [index])),
+    collection: async (index, tenant) => (await call('collection', [index, tenant])) as { chunks: number; avgLength: number },
+    documentFrequencies: async (index, tenant, terms) =>
+      (await call('documentFrequencies', [index, tenant, terms])) as Map<string, number>,
     close: () => thread.close(),
   };
 }

@@ -22,7 +22,8 @@ import {
   startEmbedServer,
 } from '../../infra/services/embed-server.ts';
 import { ensureModel } from '../../scripts/fetch-model.ts';
-import { embedderContract } from './embedder.contract.ts';
+import { embedderContract, type EmbedderFactoryOptions } from './embedder.contract.ts';
+import type { HostedEmbedder } from '../../connectors/embedders/hosted.ts';
 import { writeLexicalCrossEncoder } from './fakes/lexical-cross-encoder.ts';
 import type { Fault, FakeServer, LogEntry } from './fakes/server.ts';
 import { rerankerContract } from './reranker.contract.ts';
@@ -155,62 +156,34 @@ describe('our embed server: its Python unit tests', () => {
   });
 });
 
-embedderContract('our embed server /embed (all-MiniLM-L6-v2, onnx on CPU)', async (o) => {
-  const proxy = await startFaultProxy((await sharedServer()).url);
-  const embedder = createTeiEmbedder({ baseUrl: proxy.url, model: MODEL, dims: 384, maxTokens: 256, truncate: false, ...o });
-  return {
-    embedder,
-    server: proxy,
-    badInput: tooLong(300),
-    cleanup: async () => {
-      await embedder.close();
-      await proxy.close();
-    },
-  };
-});
-
-embedderContract("our embed server /embed, token ids from the worker's tokenizer (all-MiniLM-L6-v2)", async (o) => {
-  const proxy = await startFaultProxy((await sharedServer()).url);
-  const embedder = createTeiEmbedder({
-    baseUrl: proxy.url,
-    model: MODEL,
-    dims: 384,
-    maxTokens: 256,
-    truncate: false,
-    tokenizer: await ensureModel(),
-    ...o,
+/** The embedder contract against the shared server, through a fault proxy; `make` builds the embedder on the proxy. */
+function serverContract(
+  name: string,
+  make: (proxyUrl: string, o: EmbedderFactoryOptions) => Promise<HostedEmbedder> | HostedEmbedder,
+): void {
+  embedderContract(name, async (o) => {
+    const proxy = await startFaultProxy((await sharedServer()).url);
+    const embedder = await make(proxy.url, o);
+    return {
+      embedder,
+      server: proxy,
+      badInput: tooLong(300),
+      cleanup: async () => {
+        await embedder.close();
+        await proxy.close();
+      },
+    };
   });
-  return {
-    embedder,
-    server: proxy,
-    badInput: tooLong(300),
-    cleanup: async () => {
-      await embedder.close();
-      await proxy.close();
-    },
-  };
-});
+}
 
-embedderContract('our embed server /v1/embeddings (all-MiniLM-L6-v2, onnx on CPU)', async (o) => {
-  const proxy = await startFaultProxy((await sharedServer()).url);
-  const embedder = createOpenAICompatibleEmbedder({
-    provider: 'tei',
-    baseUrl: `${proxy.url}/v1`,
-    model: MODEL,
-    dims: 384,
-    maxTokens: 256,
-    ...o,
-  });
-  return {
-    embedder,
-    server: proxy,
-    badInput: tooLong(300),
-    cleanup: async () => {
-      await embedder.close();
-      await proxy.close();
-    },
-  };
-});
+const teiOn = (url: string) => ({ baseUrl: url, model: MODEL, dims: 384, maxTokens: 256, truncate: false });
+serverContract('our embed server /embed (all-MiniLM-L6-v2, onnx on CPU)', (url, o) => createTeiEmbedder({ ...teiOn(url), ...o }));
+serverContract("our embed server /embed, token ids from the worker's tokenizer (all-MiniLM-L6-v2)", async (url, o) =>
+  createTeiEmbedder({ ...teiOn(url), tokenizer: await ensureModel(), ...o }),
+);
+serverContract('our embed server /v1/embeddings (all-MiniLM-L6-v2, onnx on CPU)', (url, o) =>
+  createOpenAICompatibleEmbedder({ provider: 'tei', baseUrl: `${url}/v1`, model: MODEL, dims: 384, maxTokens: 256, ...o }),
+);
 
 const TEXTS = [
   'The cat sat on the warm mat by the kitchen door.',
