@@ -707,8 +707,10 @@ export function createPineconeSink(config: PineconeSinkConfig, opts: { termStats
     return call(`hybrid search on ${name}`, async () => {
       const d = await dimension();
       checkVector(query.vector, d, `hybrid search on ${name}`);
-      const counts = await namespaceCounts(name);
-      const spaces = opts.tenant !== undefined ? [ns(name, opts.tenant)] : [...counts.keys()];
+      // The index's namespaces (one stats call) only when they are needed: no tenant, or a tenant without statistics.
+      let counts: Map<string, number> | undefined;
+      const spacesOf = async () => (counts ??= await namespaceCounts(name));
+      const spaces = opts.tenant !== undefined ? [ns(name, opts.tenant)] : [...(await spacesOf()).keys()];
       const dense = Array.from((await isUnit(name)) ? unit(query.vector) : query.vector);
       const terms = analyze(query.text);
       const { alpha, fusion } = query;
@@ -716,7 +718,7 @@ export function createPineconeSink(config: PineconeSinkConfig, opts: { termStats
       for (const namespace of spaces) {
         const tenant = tenantOf(name, namespace);
         const known = await stats!.collection(name, tenant);
-        if (known.chunks === 0 && (counts.get(namespace) ?? 0) > 0) {
+        if (known.chunks === 0 && ((await spacesOf()).get(namespace) ?? 0) > 0) {
           throw invalid(
             `hybrid search on ${name}: its records for tenant ${tenant} carry no sparse values (written before ` +
               `sparse was configured); reindex to a new version to search it hybrid`,
