@@ -243,7 +243,7 @@ program
   .option('--sdk-metrics-port <port>', "the Temporal SDK's own Prometheus metrics on this port (default: off)")
   .option(
     '--embed-server <url>',
-    'with a pool embedder: the embedding server beside this embed worker (default: RAGLINE_EMBED_SERVER, else http://127.0.0.1:8080)',
+    'with a pool embedder: the embedding server beside this embed worker (default: RAGLINE_EMBED_SERVER, else http://127.0.0.1:3000)',
   )
   .option(
     '--embed-concurrency <n>',

@@ -36,7 +36,7 @@ export async function hostedEmbedderFor(
 ): Promise<{ embedder: Embedder; counter: TokenCounter }> {
   const { kind, batchSize: _b, budget: budgetSpec, catalog, ...rest } = e;
   // A pool embedder sends to this worker's own server (the spec names no address; a rate budget is then per server).
-  const server = kind === 'pool' ? (embedServer ?? env.RAGLINE_EMBED_SERVER ?? DEFAULT_EMBED_SERVER) : undefined;
+  const server = kind === 'pool' ? (embedServer ?? (env.RAGLINE_EMBED_SERVER || DEFAULT_EMBED_SERVER)) : undefined;
   // A worker-side tokenizer's path is relative to the spec's folder, as every path in the spec.
   const tokenizer = 'tokenizer' in rest && typeof rest.tokenizer === 'string' ? { tokenizer: at(rest.tokenizer) } : {};
   const config = server ? { ...rest, ...tokenizer, baseUrl: server } : { ...rest, ...tokenizer };

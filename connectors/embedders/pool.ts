@@ -8,8 +8,11 @@ import { createTeiEmbedder, TeiConfig } from './tei.ts';
 // (`POST /embed`); what this file adds is the server's address kept out of the spec and of the embedder's identity,
 // and the checks a worker runs against its server before it polls.
 
-/** Where an embed worker finds its server when neither the flag nor the environment says: the port of embed-server/. */
-export const DEFAULT_EMBED_SERVER = 'http://127.0.0.1:8080';
+/**
+ * Where an embed worker finds its server when neither the flag nor the environment says: embed-server/'s default port,
+ * which is also TEI's outside its container, and free in the local stack (8080 there is Weaviate's).
+ */
+export const DEFAULT_EMBED_SERVER = 'http://127.0.0.1:3000';
 
 /** The pool's spec: the TEI embedder's settings without the server's address (and with the same defaults). */
 export const PoolConfig = TeiConfig.omit({ baseUrl: true });

@@ -26,7 +26,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--model-dir", required=True, help="model folder: config.json, tokenizer.json, weights or model.onnx"
     )
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=3000)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--backend", choices=["onnx", "torch"], help="default: onnx on cpu, torch on cuda")
     p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], help="torch only; default float16 on cuda")
