@@ -23,6 +23,16 @@ export interface PipelineDeps {
   cache?: EmbeddingCache;
   /** Present on embed workers of a pipeline with lateChunking. */
   late?: LateChunkEmbedder;
+  /**
+   * A pool embed worker's: aborted when its server stops answering its health probes, so the embed requests held by
+   * a frozen server are abandoned at once (and retried elsewhere) instead of at their timeout (embed-supervisor.ts).
+   */
+  serverLost?: () => AbortSignal;
+}
+
+/** What an embed call listens to: the activity's cancellation, and the pool worker's server being judged down. */
+export function embedSignal(deps: Pick<PipelineDeps, 'serverLost'>, cancellation: AbortSignal): AbortSignal {
+  return deps.serverLost ? AbortSignal.any([cancellation, deps.serverLost()]) : cancellation;
 }
 
 export function sourceFor(deps: Pick<PipelineDeps, 'sources'>, uri: string): Source {

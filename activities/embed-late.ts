@@ -14,6 +14,7 @@ export async function embedLate(
   late: LateChunkEmbedder,
   work: WorkRef,
   vectorsKey: string,
+  signal?: AbortSignal,
 ): Promise<{ embedded: number; cached: number }> {
   const ctx = Context.current();
   const chunks: Pick<ChunkLine, 'start' | 'end'>[] = [];
@@ -26,7 +27,7 @@ export async function embedLate(
     const fresh = await late.embedChunks(
       text,
       missing.map((i) => chunks[i]!),
-      { onProgress: (done, total) => ctx.heartbeat({ done, total }) },
+      { onProgress: (done, total) => ctx.heartbeat({ done, total }), ...(signal && { signal }) },
     );
     missing.forEach((i, k) => (vectors[i] = fresh[k]));
     await deps.cache?.putMany(

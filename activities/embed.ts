@@ -4,7 +4,7 @@ import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import { killPoint } from '../connectors/shared/kill-points.ts';
 import { embedLate } from './embed-late.ts';
 import type { PipelineRef } from '../workflows/types.ts';
-import type { PipelineDeps } from './deps.ts';
+import { embedSignal, type PipelineDeps } from './deps.ts';
 import { batches, readChunks, type WorkRef } from './work.ts';
 import { metrics, pipelineLabel, since } from '../connectors/shared/metrics.ts';
 
@@ -21,9 +21,10 @@ export async function embedChunks(
   const cache = deps.cache;
   if (!embedder || !work.chunksKey) throw new Error('embedChunks runs on an embed worker, after chunkDocument');
   const ctx = Context.current();
+  const signal = embedSignal(deps, ctx.cancellationSignal);
   const vectorsKey = `${work.prefix}/vectors.f32`;
   if (deps.late && work.textKey) {
-    const r = await embedLate(deps, deps.late, work, vectorsKey);
+    const r = await embedLate(deps, deps.late, work, vectorsKey, signal);
     killPoint('embed.after-vectors-written');
     return { work: { ...work, vectorsKey, dims: deps.late.dims, metric: deps.late.metric }, ...r };
   }
@@ -49,19 +50,24 @@ export async function embedChunks(
       if (missIdx.length > 0) {
         metrics.embedBatchTexts.observe(labels, missIdx.length);
         const started = performance.now();
-        const fresh = await embedder!.embedDocuments(missIdx.map((i) => batch[i]!.text)).catch(async (err: unknown) => {
-          if (!(err instanceof EmbedInputsError)) throw err;
-          // The API refused some chunks on their own: keep what the others cost, fail the document naming the chunks.
-          await cache?.putMany(
-            embedder!.identity,
-            missIdx.flatMap((i, k) => (err.vectors[k] ? [{ hash: batch[i]!.hash, vector: err.vectors[k] }] : [])),
-          );
-          const bad = err.failures.map((f) => `chunk ${batch[missIdx[f.index]!]!.i}: ${f.message}`);
-          throw new ConnectorError(
-            FailureType.InvalidInput,
-            `the embedding API refused ${bad.length} chunk(s): ${bad.slice(0, 5).join('; ')}`,
-          );
-        });
+        const fresh = await embedder!
+          .embedDocuments(
+            missIdx.map((i) => batch[i]!.text),
+            { signal },
+          )
+          .catch(async (err: unknown) => {
+            if (!(err instanceof EmbedInputsError)) throw err;
+            // The API refused some chunks on their own: keep what the others cost, fail the document naming the chunks.
+            await cache?.putMany(
+              embedder!.identity,
+              missIdx.flatMap((i, k) => (err.vectors[k] ? [{ hash: batch[i]!.hash, vector: err.vectors[k] }] : [])),
+            );
+            const bad = err.failures.map((f) => `chunk ${batch[missIdx[f.index]!]!.i}: ${f.message}`);
+            throw new ConnectorError(
+              FailureType.InvalidInput,
+              `the embedding API refused ${bad.length} chunk(s): ${bad.slice(0, 5).join('; ')}`,
+            );
+          });
         metrics.embedSeconds.observe(labels, since(started));
         missIdx.forEach((i, k) => (hits[i] = fresh[k]));
         await cache?.putMany(

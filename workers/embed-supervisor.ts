@@ -1,5 +1,6 @@
 import { Counter, Gauge } from 'prom-client';
 import { probePoolServer } from '../connectors/embedders/pool.ts';
+import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import { log } from '../connectors/shared/log.ts';
 import { registry } from '../connectors/shared/metrics.ts';
 
@@ -8,7 +9,10 @@ import { registry } from '../connectors/shared/metrics.ts';
 // a frozen server, hold them until their heartbeat timeout), so after `failuresToPause` failed probes in a row the
 // supervisor shuts the Worker down (it stops polling; activities it holds end, and Temporal retries those that fail
 // on another worker) and, once a probe passes again, creates a new Worker and polls again. A Worker cannot restart
-// after shutdown, hence a new one each time.
+// after shutdown, hence a new one each time. The requests the held activities have in flight to the server are
+// abandoned at the pause (`serverLost`): a frozen server would otherwise hold them until the client's timeout, past the
+// Worker's grace time, and its activities would wait that long to be retried elsewhere. A drain on SIGTERM, with the
+// server healthy, abandons nothing: the held activities finish within the grace time.
 
 const serverUp = new Gauge({
   name: 'ragline_embed_server_up',
@@ -59,6 +63,11 @@ export interface EmbedSupervisor {
   state(): SupervisorState;
   /** Pauses so far (server unhealthy). */
   pauses(): number;
+  /**
+   * Aborted when a pause begins, with a retryable ConnectorError naming the server; a fresh one once polling starts
+   * again. Embed calls listen to it (PipelineDeps.serverLost).
+   */
+  serverLost(): AbortSignal;
   /** Resolves once stopped (shutdown, a signal, or the Worker ending on its own); rejects if the Worker failed. */
   done: Promise<void>;
   /** Stops polling, lets the held activities finish, resolves once the Worker has stopped. */
@@ -80,6 +89,7 @@ export function superviseEmbedWorker(opts: EmbedSupervisorOptions): EmbedSupervi
   let failures = 0;
   let healthy = true;
   let stopping = false;
+  let lost = new AbortController();
   // Wakes the main loop: on a health change and on shutdown.
   let wake: () => void = () => {};
   const changed = () => new Promise<void>((r) => (wake = r));
@@ -119,6 +129,7 @@ export function superviseEmbedWorker(opts: EmbedSupervisorOptions): EmbedSupervi
         await next;
         continue;
       }
+      if (lost.signal.aborted) lost = new AbortController();
       const worker = await opts.createWorker();
       const run = worker.run();
       let ended = false;
@@ -137,6 +148,14 @@ export function superviseEmbedWorker(opts: EmbedSupervisorOptions): EmbedSupervi
         await run;
         break;
       }
+      if (!stopping) {
+        lost.abort(
+          new ConnectorError(
+            FailureType.Unavailable,
+            `embed server ${opts.server} failed ${failures} health probes in a row: request abandoned, to be retried on another worker`,
+          ),
+        );
+      }
       if (worker.getState() === 'RUNNING') worker.shutdown();
       if (!stopping) {
         state = 'paused';
@@ -144,7 +163,7 @@ export function superviseEmbedWorker(opts: EmbedSupervisorOptions): EmbedSupervi
         pauses.inc(labels);
         logger.warn(
           { failedProbes: failures },
-          'embed worker stopped polling: its server fails /health (held activities end; Temporal retries them elsewhere)',
+          'embed worker stopped polling: its server fails /health (its requests in flight are abandoned; Temporal retries their activities elsewhere)',
         );
       }
       // The next Worker starts only once this one has let go of its activities.
@@ -168,5 +187,5 @@ export function superviseEmbedWorker(opts: EmbedSupervisorOptions): EmbedSupervi
     await done.catch(() => undefined);
   }
 
-  return { state: () => state, pauses: () => paused, done, shutdown };
+  return { state: () => state, pauses: () => paused, serverLost: () => lost.signal, done, shutdown };
 }

@@ -188,6 +188,9 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
           failuresToPause: opts.embedProbe.failuresToPause,
         }),
       });
+      // Read by each embed call (the activities hold `deps` itself): a pause abandons what the server holds.
+      const sup = supervisor;
+      deps.serverLost = () => sup.serverLost();
     }
   } catch (err) {
     await deps.close();

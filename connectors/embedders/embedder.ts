@@ -1,3 +1,13 @@
+/** What one embed call may be given beside its texts. */
+export interface EmbedCallOptions {
+  /**
+   * Abandons the call's requests still in flight: the activity was cancelled (a drain past its grace time, a cancelled
+   * run), or a pool worker's server stopped answering its health probes. The call rejects with the signal's reason.
+   * Embedders that run in this process finish the model call they are in.
+   */
+  signal?: AbortSignal;
+}
+
 /** Turns texts into vectors. Documents and queries are separate calls: asymmetric models format them differently. */
 export interface Embedder {
   /** Provider, model, dims and prompt version: enters the embedding cache key and the index version. */
@@ -8,7 +18,7 @@ export interface Embedder {
   /** Largest number of tokens of one input the model sees (longer inputs are truncated by the model). */
   readonly maxTokens: number;
   countTokens(text: string): number;
-  embedDocuments(texts: string[]): Promise<Float32Array[]>;
+  embedDocuments(texts: string[], opts?: EmbedCallOptions): Promise<Float32Array[]>;
   embedQuery(text: string): Promise<Float32Array>;
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConnectorError, FailureType } from '../shared/errors.ts';
-import type { Embedder } from './embedder.ts';
+import type { EmbedCallOptions, Embedder } from './embedder.ts';
 import { backoffMs, type MappedFailure, postJson, type RateHints, readRateHints, sleep } from './http-core.ts';
 import { createMemoryRateBudget, type RateBudget, RateLimitsConfig } from './rate-budget.ts';
 import { badShape, truncateAndNormalise } from './vectors.ts';
@@ -46,7 +46,7 @@ export class EmbedInputsError extends ConnectorError {
 
 export interface HostedEmbedder extends Embedder {
   /** Per-input results: a vector, or the typed error that input alone caused. Call-wide failures still throw. */
-  embedDocumentsSettled(texts: string[]): Promise<EmbedOutcome[]>;
+  embedDocumentsSettled(texts: string[], opts?: EmbedCallOptions): Promise<EmbedOutcome[]>;
 }
 
 export interface ProviderRequest {
@@ -215,7 +215,8 @@ export function createHostedEmbedder(adapter: ProviderAdapter, spec: HostedSpec,
     return spec.clientTruncateFrom !== undefined && spec.dims < wireDims ? truncateAndNormalise(v, spec.dims) : v;
   }
 
-  async function settled(texts: string[], kind: EmbedKind): Promise<EmbedOutcome[]> {
+  async function settled(texts: string[], kind: EmbedKind, signal?: AbortSignal): Promise<EmbedOutcome[]> {
+    signal?.throwIfAborted();
     const fmt = kind === 'query' ? deps.format?.query : deps.format?.document;
     const input = fmt ? texts.map((t) => fmt(t)) : texts;
     const out: EmbedOutcome[] = new Array(texts.length);
@@ -226,6 +227,8 @@ export function createHostedEmbedder(adapter: ProviderAdapter, spec: HostedSpec,
     });
     const tokens = input.map((t) => count(t));
     const ctl = new AbortController();
+    const abandon = () => ctl.abort(signal!.reason);
+    signal?.addEventListener('abort', abandon, { once: true });
 
     async function run(batch: number[]): Promise<void> {
       try {
@@ -262,6 +265,8 @@ export function createHostedEmbedder(adapter: ProviderAdapter, spec: HostedSpec,
     } catch (err) {
       ctl.abort(err);
       throw err;
+    } finally {
+      signal?.removeEventListener('abort', abandon);
     }
     return out;
   }
@@ -272,9 +277,9 @@ export function createHostedEmbedder(adapter: ProviderAdapter, spec: HostedSpec,
     metric: spec.metric ?? 'cosine',
     maxTokens: spec.maxTokens,
     countTokens: count,
-    embedDocumentsSettled: (texts) => settled(texts, 'document'),
-    async embedDocuments(texts) {
-      const outcomes = await settled(texts, 'document');
+    embedDocumentsSettled: (texts, opts) => settled(texts, 'document', opts?.signal),
+    async embedDocuments(texts, opts) {
+      const outcomes = await settled(texts, 'document', opts?.signal);
       if (outcomes.some((o) => !o.ok)) throw new EmbedInputsError(adapter.provider, outcomes);
       return outcomes.map((o) => (o as { vector: Float32Array }).vector);
     },

@@ -118,10 +118,14 @@ export function mapStatus(provider: string, status: number, body: unknown, hints
 export interface PostOptions {
   headers?: Record<string, string>;
   timeoutMs: number;
+  /** The caller's: once aborted, the request is abandoned and the POST rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
-/** One POST with a JSON body and a hard timeout; network failures and timeouts become retryable `Unavailable`. */
+/**
+ * One POST with a JSON body and a hard timeout; network failures and timeouts become retryable `Unavailable`. An
+ * abort by the caller's signal rejects with its reason as given (a Temporal CancelledFailure stays one).
+ */
 export async function postJson(url: string, body: unknown, opts: PostOptions): Promise<HttpResult> {
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
@@ -136,6 +140,7 @@ export async function postJson(url: string, body: unknown, opts: PostOptions): P
     });
     text = await res.text();
   } catch (err) {
+    if (opts.signal?.aborted) throw opts.signal.reason;
     const what = timeout.aborted ? `timed out after ${opts.timeoutMs} ms` : (err as Error).message;
     throw new ConnectorError(FailureType.Unavailable, `POST ${redact(url)} failed: ${what}`, { cause: err });
   }

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EmbedServerMismatchError, EmbedServerUnreachableError } from '../../connectors/embedders/pool.ts';
 import { registry } from '../../connectors/shared/metrics.ts';
+import { documentWorkflowId } from '../../pipeline/ids.ts';
+import { pipelineRef } from '../../pipeline/ref.ts';
 import { loadStackConfig } from '../../infra/config.ts';
 import { type EmbedServerProcess, installEmbedServerPython, startEmbedServer } from '../../infra/services/embed-server.ts';
 import { ensureModel } from '../../scripts/fetch-model.ts';
@@ -12,9 +14,21 @@ import { Harness, s3Access } from './support.ts';
 // The pool embed worker's supervisor with the real pieces: our embedding server (onnx on the CPU, the real MiniLM
 // model), a real Temporal Worker on the stack's Temporal. The server is frozen (SIGSTOP), thawed and killed; the
 // supervisor's state and the worker's gauges must follow, and the Worker made after the pause must really take embed
-// tasks (a document goes through it). A kill in the middle of a run is test/e2e/embed-pool.test.ts's.
+// tasks (a document goes through it). A server frozen in the middle of a document must not hold its requests: the pause
+// abandons them and the activity fails at once (retried once the server is back). A kill in the middle of a run is
+// test/e2e/embed-pool.test.ts's.
 
 const MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
+
+/** One sample's value from Prometheus text (summed over its series), NaN when absent. */
+async function scrapeSample(url: string, name: string): Promise<number> {
+  const text = await (await fetch(url)).text();
+  const values = text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    .map((l) => Number(l.split(/\s+/).at(-1)));
+  return values.length ? values.reduce((a, b) => a + b, 0) : NaN;
+}
 
 async function gauge(name: string, labels: Record<string, string>): Promise<number | undefined> {
   const m = registry.getSingleMetric(name);
@@ -27,6 +41,7 @@ describe('pool embed worker: health-aware polling', () => {
   let python: string;
   let modelDir: string;
   let server: EmbedServerProcess;
+  const frozen: EmbedServerProcess[] = [];
   let workers: RunningWorkers | undefined;
   let ingest: RunningWorkers | undefined;
 
@@ -44,6 +59,14 @@ describe('pool embed worker: health-aware polling', () => {
       // already gone (the test kills it)
     }
     await server.close();
+    for (const s of frozen) {
+      try {
+        process.kill(s.pid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+      await s.close();
+    }
     await h.dropIndexes();
     await h.stop();
   });
@@ -106,6 +129,78 @@ describe('pool embed worker: health-aware polling', () => {
     await workers.shutdown();
     assert.equal(sup.state(), 'stopped');
     await workers.done;
+    workers = undefined;
+  });
+
+  it('abandons the requests a server frozen mid-document holds at the pause, and finishes the document once it is back', async (t) => {
+    const s = await startEmbedServer({ python, modelDir, args: ['--threads', '1'] });
+    frozen.push(s);
+    workers = await startWorkers({
+      ...h.temporal,
+      spec: h.spec,
+      roles: ['embed'],
+      s3: s3Access,
+      baseDir: h.dataDir,
+      logLevel: 'ERROR',
+      embedServer: s.url,
+      embedProbe: { intervalMs: 250, timeoutMs: 250, failuresToPause: 2 },
+    });
+    const sup = workers.embedSupervisor!;
+    ingest ??= await startWorkers({
+      ...h.temporal,
+      spec: h.spec,
+      roles: ['ingest'],
+      s3: s3Access,
+      baseDir: h.dataDir,
+      logLevel: 'ERROR',
+    });
+    // About 350 chunks: tens of requests of 32 inputs, several seconds of work for one CPU thread.
+    const key = 'frozen/long.txt';
+    const words = Array.from({ length: 6000 }, (_, k) => `term${(k * 7919) % 5003}`).join(' ');
+    await h.put(key, `A long document, held by a server that freezes in the middle of it. ${words}.`);
+    const run = await h.client.startIngest(`s3://${h.bucket}/frozen/`);
+    // Freeze the server once it has run a batch: the document's other requests are in flight or still to be sent.
+    await eventually(
+      async () => ((await scrapeSample(`${s.url}/metrics`, 'ragline_embed_tokens_total')) > 0 ? true : undefined),
+      120_000,
+      'the server embedding the document',
+    );
+    process.kill(s.pid, 'SIGSTOP');
+    const frozenAt = Date.now();
+    await eventually(async () => (sup.state() === 'paused' ? true : undefined), 15_000, 'a pause for the frozen server');
+    const pausedAt = Date.now();
+
+    // The held activity fails on the pause's reason, well inside the Worker's 30 s grace time and the client's 60 s
+    // timeout (what it waited for before): the requests were abandoned, not waited out.
+    const doc = h.client.temporal.workflow.getHandle(documentWorkflowId(pipelineRef(h.spec), h.uri(key)));
+    const failed = await eventually(
+      async () => {
+        const { raw } = await doc.describe();
+        const a = raw.pendingActivities?.find((p) => p.activityType?.name === 'embedChunks');
+        return a?.lastFailure?.message ? a : undefined;
+      },
+      20_000,
+      'the embed activity failing on the pause',
+    );
+    const failedAt = Date.now();
+    assert.match(failed.lastFailure!.message!, /embed server .* failed 2 health probes in a row: request abandoned/);
+    assert.ok((failed.attempt ?? 0) >= 2, 'the activity is scheduled again');
+    t.diagnostic(
+      `paused ${pausedAt - frozenAt} ms after the freeze; the activity failed ${failedAt - pausedAt} ms after the pause`,
+    );
+
+    process.kill(s.pid, 'SIGCONT');
+    const counts = await run.result();
+    assert.equal(counts.ingested, 1);
+    assert.equal(counts.failed, 0);
+    assert.equal(sup.pauses(), 1);
+    const record = await h.ledger.get(h.spec.tenant, h.uri(key));
+    assert.equal(record?.status, 'ingested');
+    // The sink holds exactly the ledger's chunks: none lost to the abandoned requests, none twice.
+    const ids = await h.sinkIds(key);
+    assert.ok(ids.length > 100, `${ids.length} chunks`);
+    assert.deepEqual(ids, [...record!.chunkIds].sort());
+    await workers.shutdown();
     workers = undefined;
   });
 

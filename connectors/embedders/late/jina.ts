@@ -86,7 +86,7 @@ export function createJinaLateChunkEmbedder(config: JinaLateConfig): LateChunkEm
   if (!dims) throw new ConnectorError(FailureType.InvalidInput, `${cfg.model} is not in the model catalog: set dims`);
   const url = `${cfg.baseUrl.replace(/\/+$/, '')}/embeddings`;
 
-  async function request(input: string[]): Promise<Float32Array[]> {
+  async function request(input: string[], signal: AbortSignal | undefined): Promise<Float32Array[]> {
     const body = {
       model: cfg.model,
       input,
@@ -96,7 +96,11 @@ export function createJinaLateChunkEmbedder(config: JinaLateConfig): LateChunkEm
       embedding_type: 'float',
       normalized: true,
     };
-    const res = await postJson(url, body, { headers: { authorization: `Bearer ${cfg.apiKey}` }, timeoutMs: cfg.timeoutMs });
+    const res = await postJson(url, body, {
+      headers: { authorization: `Bearer ${cfg.apiKey}` },
+      timeoutMs: cfg.timeoutMs,
+      signal,
+    });
     if (res.status !== 200) throw mapStatus('jina', res.status, res.body, readRateHints(res.headers)).error;
     return parseVectors(res.body, input.length, dims!);
   }
@@ -106,7 +110,7 @@ export function createJinaLateChunkEmbedder(config: JinaLateConfig): LateChunkEm
     dims,
     metric: 'cosine',
     close: async () => {},
-    async embedChunks(text: string, chunks: readonly ChunkSpan[], { onProgress }: EmbedChunksOptions = {}) {
+    async embedChunks(text: string, chunks: readonly ChunkSpan[], { onProgress, signal }: EmbedChunksOptions = {}) {
       let prevEnd = 0;
       const pieces = chunks.map((c, i) => {
         if (!Number.isInteger(c.start) || !Number.isInteger(c.end) || c.start < 0 || c.end > text.length || c.start >= c.end) {
@@ -127,7 +131,10 @@ export function createJinaLateChunkEmbedder(config: JinaLateConfig): LateChunkEm
       const out: Float32Array[] = [];
       const groups = planRequests(sizes, cfg.maxRequestBytes, cfg.contextBytes);
       for (const [i, g] of groups.entries()) {
-        const vecs = await request([...g.context, ...g.own].map((k) => pieces[k]!));
+        const vecs = await request(
+          [...g.context, ...g.own].map((k) => pieces[k]!),
+          signal,
+        );
         out.push(...vecs.slice(g.context.length));
         onProgress?.(i + 1, groups.length);
       }

@@ -36,9 +36,9 @@ export interface TokenEmbeddingSource {
   /** The passage instruction put before the document, as the ordinary embedder puts it before each text. */
   readonly documentPrefix: string;
   /** Tokenizes with special tokens and without truncation. */
-  tokenize(text: string): Promise<TokenizedText>;
+  tokenize(text: string, signal?: AbortSignal): Promise<TokenizedText>;
   /** Token embeddings (`ids.length × dims`, row-major) of each sequence, taken as given: no special tokens added. */
-  embedTokens(seqs: number[][]): Promise<Float32Array[]>;
+  embedTokens(seqs: number[][], signal?: AbortSignal): Promise<Float32Array[]>;
   close(): Promise<void>;
 }
 
@@ -58,6 +58,8 @@ export interface LateChunkEmbedder {
 
 export interface EmbedChunksOptions {
   onProgress?: (done: number, total: number) => void;
+  /** Abandons the requests still in flight (EmbedCallOptions.signal): the call rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface LateChunkingOptions {
@@ -223,12 +225,12 @@ export function createLateChunkEmbedder(source: TokenEmbeddingSource, opts: Late
     dims: source.dims,
     metric: 'cosine',
     close: () => source.close(),
-    async embedChunks(text, chunks, { onProgress } = {}) {
+    async embedChunks(text, chunks, { onProgress, signal } = {}) {
       if (typeof text !== 'string') throw new ConnectorError(FailureType.InvalidInput, 'text to embed must be a string');
       checkChunks(text, chunks);
       if (chunks.length === 0) return [];
       const prefix = source.documentPrefix;
-      const tok = await source.tokenize(prefix + text);
+      const tok = await source.tokenize(prefix + text, signal);
       const n = tok.ids.length;
       const ranges = chunkTokenRanges(tok.spans, prefix.length, prefix.length + text.length, chunks);
       const pooler = new ChunkPooler(ranges, source.dims);
@@ -239,7 +241,7 @@ export function createLateChunkEmbedder(source: TokenEmbeddingSource, opts: Late
       }
       const windows = n <= source.windowTokens ? null : planWindows(n, lead, trail, body, overlap);
       if (!windows) {
-        const [rows] = await source.embedTokens([tok.ids]);
+        const [rows] = await source.embedTokens([tok.ids], signal);
         pooler.add(expectRows(rows, n, source.dims), 0, 0, n);
         onProgress?.(1, 1);
         return pooler.finish();
@@ -248,7 +250,10 @@ export function createLateChunkEmbedder(source: TokenEmbeddingSource, opts: Late
       const tail = tok.ids.slice(n - trail);
       for (let w = 0; w < windows.length; w += perCall) {
         const group = windows.slice(w, w + perCall);
-        const outs = await source.embedTokens(group.map((win) => [...head, ...tok.ids.slice(win.start, win.end), ...tail]));
+        const outs = await source.embedTokens(
+          group.map((win) => [...head, ...tok.ids.slice(win.start, win.end), ...tail]),
+          signal,
+        );
         group.forEach((win, j) => {
           const len = lead + (win.end - win.start) + trail;
           const rows = expectRows(outs[j], len, source.dims);

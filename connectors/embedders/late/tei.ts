@@ -73,8 +73,8 @@ export function createTeiTokenSource(config: TeiLateConfig): TokenEmbeddingSourc
   const root = cfg.baseUrl.replace(/\/+$/, '');
   const headers: Record<string, string> = cfg.apiKey ? { authorization: `Bearer ${cfg.apiKey}` } : {};
 
-  async function post(path: string, body: unknown): Promise<unknown> {
-    const res = await postJson(`${root}${path}`, body, { headers, timeoutMs: cfg.timeoutMs });
+  async function post(path: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
+    const res = await postJson(`${root}${path}`, body, { headers, timeoutMs: cfg.timeoutMs, signal });
     if (res.status !== 200) throw mapStatus(`tei ${path}`, res.status, res.body, {}).error;
     return res.body;
   }
@@ -85,8 +85,8 @@ export function createTeiTokenSource(config: TeiLateConfig): TokenEmbeddingSourc
     dims,
     windowTokens: cfg.windowTokens ?? Math.min(entry?.maxTokens ?? 512, 512),
     documentPrefix,
-    async tokenize(text): Promise<TokenizedText> {
-      const tokens = parseTokens(await post('/tokenize', { inputs: text, add_special_tokens: true }));
+    async tokenize(text, signal): Promise<TokenizedText> {
+      const tokens = parseTokens(await post('/tokenize', { inputs: text, add_special_tokens: true }, signal));
       let spans: ([number, number] | null)[];
       try {
         spans = spansToUtf16(
@@ -100,11 +100,11 @@ export function createTeiTokenSource(config: TeiLateConfig): TokenEmbeddingSourc
       }
       return { ids: tokens.map((t) => t.id), spans, special: tokens.map((t) => (t.special ? 1 : 0)) };
     },
-    async embedTokens(seqs) {
+    async embedTokens(seqs, signal) {
       const out: Float32Array[] = [];
       for (let i = 0; i < seqs.length; i += cfg.windowsPerRequest) {
         const group = seqs.slice(i, i + cfg.windowsPerRequest);
-        const body = await post('/embed_all', { inputs: group, truncate: false });
+        const body = await post('/embed_all', { inputs: group, truncate: false }, signal);
         if (!Array.isArray(body) || body.length !== group.length)
           throw badShape(`/embed_all wants ${group.length} token matrices`);
         body.forEach((rows: unknown, j) => {
