@@ -1,6 +1,7 @@
 // `npm run bench:pipeline -- --json [--docs N]`: ingests a generated corpus through the whole pipeline (file source,
 // Temporal, a separate worker process, the local CPU model, Chroma) and compares the wall time with the same model
-// embedding the same chunks directly, measured in the same run. Prints one JSON object.
+// embedding the same chunks directly, measured in the same run, and counts the run's Temporal Actions per document (as
+// Temporal Cloud bills them). Prints one JSON object.
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   closeSync,
@@ -25,6 +26,7 @@ import { makePdf } from '../samples/make-samples.ts';
 import { ensureModel } from '../scripts/fetch-model.ts';
 import { RaglineClient } from '../sdk/client.ts';
 import { workflowBundlePath } from '../workers/bundle.ts';
+import { actionsOfRuns, addActionCounts, emptyActionCounts, heartbeatsReceived, totalActions } from './temporal-actions.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -132,6 +134,32 @@ async function dropCollection(spec: PipelineSpec): Promise<void> {
 }
 
 /** Runs a source ingest against a separate worker process; returns the counts, wall time and the worker's peak RSS. */
+/**
+ * The run's Temporal Actions, as Temporal Cloud would bill them (bench/temporal-actions.ts): every run of this
+ * pipeline's workflows, from their histories, plus the heartbeats the server received during the run (the run is the
+ * namespace's only user in a bench; undefined when the stack's Temporal metrics are not reachable). Queries are not
+ * counted (this bench sends none).
+ */
+async function temporalActions(client: RaglineClient, spec: PipelineSpec, documents: number, heartbeats: number | undefined) {
+  const query = `Pipeline = "${spec.name}-v${spec.version}"`;
+  // Visibility follows the histories by a moment: wait until every document's run is listed.
+  let found = await actionsOfRuns(client.temporal, query);
+  for (let i = 0; i < 50 && (found.byWorkflow.documentWorkflow?.workflowsStarted ?? 0) < documents; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    found = await actionsOfRuns(client.temporal, query);
+  }
+  const kinds = Object.values(found.byWorkflow).reduce(addActionCounts, emptyActionCounts());
+  const total = totalActions(kinds) + (heartbeats ?? 0);
+  return {
+    per_document: +(total / Math.max(1, documents)).toFixed(2),
+    total,
+    heartbeats: heartbeats ?? null,
+    by_kind: kinds,
+    by_workflow: Object.fromEntries(Object.entries(found.byWorkflow).map(([type, c]) => [type, totalActions(c)])),
+    runs: found.runs,
+  };
+}
+
 async function runPipeline(spec: PipelineSpec, specFile: string, docsDir: string) {
   const workers = args['split-roles']
     ? [await startWorker(specFile, 'ingest'), await startWorker(specFile, 'embed')]
@@ -156,9 +184,12 @@ async function runPipeline(spec: PipelineSpec, specFile: string, docsDir: string
     namespace: stack.temporalNamespace,
     spec,
   });
+  const heartbeatsUrl = `http://127.0.0.1:${stack.ports.temporalMetrics}/metrics`;
+  const heartbeats0 = await heartbeatsReceived(heartbeatsUrl, stack.temporalNamespace);
   try {
     const counts = await (await client.startIngest(new URL(`file://${docsDir}/`).href)).result();
     const seconds = (performance.now() - t0) / 1000;
+    const heartbeats1 = await heartbeatsReceived(heartbeatsUrl, stack.temporalNamespace);
     const peaks = workers.map((w) => vmHwmMb(w.pid!));
     const used = [...workers.map((w) => cpuSeconds(w.pid!)), ...services.map((s) => cpuSeconds(s.pid))].map(
       (c, i) => +(c - cpu0[i]!).toFixed(1),
@@ -171,7 +202,9 @@ async function runPipeline(spec: PipelineSpec, specFile: string, docsDir: string
       peaks.length > 1
         ? { peak_rss_mb_ingest: peaks[0], peak_rss_mb_embed: peaks[1], idle_rss_mb_ingest: idle[0], idle_rss_mb_embed: idle[1] }
         : { idle_rss_mb: idle[0] };
-    return { counts, seconds, peakRss: Math.max(...peaks), memory, cpu };
+    const heartbeats = heartbeats0 !== undefined && heartbeats1 !== undefined ? heartbeats1 - heartbeats0 : undefined;
+    const actions = await temporalActions(client, spec, counts.listed, heartbeats);
+    return { counts, seconds, peakRss: Math.max(...peaks), memory, cpu, actions };
   } finally {
     clearInterval(trace);
     await client.close();
@@ -254,7 +287,7 @@ async function normalRun(dir: string): Promise<Record<string, unknown>> {
   const specFile = join(dir, 'pipeline.json');
   writeFileSync(specFile, JSON.stringify(spec));
 
-  const { counts, seconds, peakRss, memory, cpu } = await runPipeline(spec, specFile, docsDir);
+  const { counts, seconds, peakRss, memory, cpu, actions } = await runPipeline(spec, specFile, docsDir);
 
   // The same chunks, embedded by the same model without the pipeline.
   const modelDir = await ensureModel();
@@ -304,6 +337,7 @@ async function normalRun(dir: string): Promise<Record<string, unknown>> {
     worker_cpu_ratio: +(workerCpu / embedOnlyCpu).toFixed(3),
     cores: availableParallelism(),
     failed: counts.failed,
+    temporal_actions: actions,
   };
   if (counts.chunks !== texts.length)
     throw new Error(`pipeline wrote ${counts.chunks} chunks, the direct chunking gives ${texts.length}`);

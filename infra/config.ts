@@ -13,6 +13,8 @@ export interface StackConfig {
   ports: {
     temporal: number;
     temporalUi: number;
+    /** The Temporal server's own Prometheus `/metrics` (its RPCs, heartbeats included). */
+    temporalMetrics: number;
     kafka: number;
     kafkaController: number;
     s3: number;
@@ -37,6 +39,7 @@ const EnvSchema = z.object({
   RAGLINE_PYTHON: z.string().default('python3'),
   RAGLINE_TEMPORAL_PORT: port.default(7233),
   RAGLINE_TEMPORAL_UI_PORT: port.default(8233),
+  RAGLINE_TEMPORAL_METRICS_PORT: port.default(9233),
   RAGLINE_KAFKA_PORT: port.default(9092),
   RAGLINE_KAFKA_CONTROLLER_PORT: port.default(9093),
   RAGLINE_S3_PORT: port.default(7070),
@@ -85,6 +88,7 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env, repoRoot =
     ports: {
       temporal: e.RAGLINE_TEMPORAL_PORT,
       temporalUi: e.RAGLINE_TEMPORAL_UI_PORT,
+      temporalMetrics: e.RAGLINE_TEMPORAL_METRICS_PORT,
       kafka: e.RAGLINE_KAFKA_PORT,
       kafkaController: e.RAGLINE_KAFKA_CONTROLLER_PORT,
       s3: e.RAGLINE_S3_PORT,

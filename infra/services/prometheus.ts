@@ -26,8 +26,12 @@ export function prometheusTargetsDir(config: StackConfig): string {
   return join(config.dataDir, 'prometheus', 'targets');
 }
 
-/** The whole config, regenerated on every start (JSON strings are valid YAML, so paths need no escaping of our own). */
-function configYaml(targetsDir: string): string {
+/**
+ * The whole config, regenerated on every start (JSON strings are valid YAML, so paths need no escaping of our own).
+ * The `temporal` job scrapes the Temporal server's own metrics (task queue latencies, RPCs, heartbeats received): a
+ * few thousand series, so every 15 s, not every second.
+ */
+function configYaml(targetsDir: string, temporalMetricsPort: number): string {
   return `# Written by infra/services/prometheus.ts on every start; edits here are overwritten.
 global:
   scrape_interval: 1s
@@ -39,6 +43,10 @@ scrape_configs:
     file_sd_configs:
       - files: [${JSON.stringify(join(targetsDir, '*.json'))}]
         refresh_interval: 1s
+  - job_name: temporal
+    scrape_interval: 15s
+    static_configs:
+      - targets: [${JSON.stringify(`127.0.0.1:${temporalMetricsPort}`)}]
 `;
 }
 
@@ -74,7 +82,7 @@ export const prometheus: Service = {
     const dir = root(ctx.config.cacheDir);
     const targets = ensureDir(prometheusTargetsDir(ctx.config));
     const configFile = join(ctx.dataDir, 'prometheus.yml');
-    writeFileSync(configFile, configYaml(targets));
+    writeFileSync(configFile, configYaml(targets, ctx.config.ports.temporalMetrics));
     return {
       command: join(dir, 'usr', 'bin', 'prometheus'),
       args: [

@@ -24,9 +24,13 @@ export const temporal: Service = {
   version: VERSIONS.temporalCli,
   after: [],
   startTimeoutMs: 60_000,
-  ports: (c) => [c.ports.temporal, c.ports.temporalUi],
+  ports: (c) => [c.ports.temporal, c.ports.temporalUi, c.ports.temporalMetrics],
   endpoint: (c) => `127.0.0.1:${c.ports.temporal}`,
-  extra: (c) => ({ ui: `http://127.0.0.1:${c.ports.temporalUi}`, namespace: c.temporalNamespace }),
+  extra: (c) => ({
+    ui: `http://127.0.0.1:${c.ports.temporalUi}`,
+    namespace: c.temporalNamespace,
+    metrics: `http://127.0.0.1:${c.ports.temporalMetrics}/metrics`,
+  }),
 
   async install(ctx) {
     await goInstall({
@@ -53,6 +57,9 @@ export const temporal: Service = {
         String(ports.temporal),
         '--ui-port',
         String(ports.temporalUi),
+        // Fixed, not the dev server's random port, so its metrics can be found (bench:pipeline counts heartbeats there).
+        '--metrics-port',
+        String(ports.temporalMetrics),
         '--db-filename',
         join(ctx.dataDir, 'temporal.sqlite'),
         '--namespace',

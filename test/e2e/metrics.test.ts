@@ -95,6 +95,21 @@ describe('metrics: a worker process serves Prometheus metrics and the real Prome
     assert.equal(up[0]?.value, 1);
   });
 
+  it("the stack's Prometheus scrapes the Temporal server's own metrics too (job temporal, every 15 s)", async () => {
+    // Activities have completed in our namespace (this file's run, and any before it): the server counted them.
+    const polls = await eventually(
+      async () => {
+        const r = await query(
+          `sum(service_requests{job="temporal",namespace="${stack.temporalNamespace}",operation="RespondActivityTaskCompleted"})`,
+        );
+        return (r[0]?.value ?? 0) > 0 ? r : undefined;
+      },
+      45_000,
+      "Prometheus has scraped Temporal's metrics",
+    );
+    assert.ok(polls[0]!.value > 0);
+  });
+
   it("the Grafana dashboard's queries return data for the run (those about events the run had none of still parse)", async () => {
     const queries = dashboardQueries();
     assert.ok(queries.length >= 10, `${queries.length} queries in the dashboard`);
