@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createJinaLateChunkEmbedder } from '../../connectors/embedders/late/jina.ts';
+import type { LateChunkEmbedder } from '../../connectors/embedders/late/late-chunking.ts';
 import { createTeiLateChunkEmbedder } from '../../connectors/embedders/late/tei.ts';
 import { createTeiEmbedder } from '../../connectors/embedders/tei.ts';
 import { ConnectorError, FailureType } from '../../connectors/shared/errors.ts';
@@ -80,12 +81,8 @@ describe('embed calls abandon the requests a frozen server holds when their sign
     await e.close();
   });
 
-  it('late chunking on TEI: /tokenize held by the frozen server is abandoned', async () => {
-    const e = createTeiLateChunkEmbedder({
-      baseUrl: server.url,
-      model: 'sentence-transformers/all-MiniLM-L6-v2',
-      timeoutMs: 60_000,
-    });
+  /** A late chunking call on the frozen server: once its first request arrives, the abort must end it. */
+  async function lateCallAbandoned(e: LateChunkEmbedder): Promise<void> {
     const ctl = new AbortController();
     const before = server.arrived();
     const call = e.embedChunks('One sentence. Another one.', [{ start: 0, end: 13 }], { signal: ctl.signal });
@@ -94,22 +91,17 @@ describe('embed calls abandon the requests a frozen server holds when their sign
     ctl.abort(why);
     await assert.rejects(call, (err: unknown) => err === why);
     await e.close();
+  }
+
+  it('late chunking on TEI: /tokenize held by the frozen server is abandoned', async () => {
+    await lateCallAbandoned(
+      createTeiLateChunkEmbedder({ baseUrl: server.url, model: 'sentence-transformers/all-MiniLM-L6-v2', timeoutMs: 60_000 }),
+    );
   });
 
   it('late chunking on Jina: the request held by the frozen server is abandoned', async () => {
-    const e = createJinaLateChunkEmbedder({
-      baseUrl: server.url,
-      apiKey: 'k',
-      model: 'jina-embeddings-v3',
-      timeoutMs: 60_000,
-    });
-    const ctl = new AbortController();
-    const before = server.arrived();
-    const call = e.embedChunks('One sentence. Another one.', [{ start: 0, end: 13 }], { signal: ctl.signal });
-    await arrivals(server, before + 1);
-    const why = reason();
-    ctl.abort(why);
-    await assert.rejects(call, (err: unknown) => err === why);
-    await e.close();
+    await lateCallAbandoned(
+      createJinaLateChunkEmbedder({ baseUrl: server.url, apiKey: 'k', model: 'jina-embeddings-v3', timeoutMs: 60_000 }),
+    );
   });
 });

@@ -13,7 +13,7 @@ import { ensureModel } from '../../scripts/fetch-model.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
 import { startCliProcess, stopProcess } from '../support/cli-process.ts';
 import { eventually, stack } from '../support/stack.ts';
-import { cliEnv, Harness, s3Access } from './support.ts';
+import { cliEnv, Harness } from './support.ts';
 
 // The GPU pool's shape on the CPU: two of our embedding servers (onnx, the real MiniLM model), each with its own
 // `ingest worker --role embed --embed-server URL` process, and one ingest worker. The spec says only `kind: pool` and
@@ -139,14 +139,7 @@ describe('GPU pool on the CPU: two servers, two embed workers, one server killed
 
   it('ingests every document once, from the surviving server, with the local model’s vectors', async (t) => {
     const [a, b] = (await Promise.all(servers.map((s) => startEmbedWorker(s.url)))) as [EmbedWorker, EmbedWorker];
-    ingest = await startWorkers({
-      ...h.temporal,
-      spec: h.spec,
-      roles: ['ingest'],
-      s3: s3Access,
-      baseDir: h.dataDir,
-      logLevel: 'ERROR',
-    });
+    ingest = await startWorkers(h.workerOptions(['ingest']));
     const handle = await h.client.startIngest(`s3://${h.bucket}/`);
 
     // Kill server A once both servers have embedded something and the run is well under way, not over.

@@ -9,7 +9,7 @@ import { type EmbedServerProcess, installEmbedServerPython, startEmbedServer } f
 import { ensureModel } from '../../scripts/fetch-model.ts';
 import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
 import { eventually } from '../support/stack.ts';
-import { Harness, s3Access } from './support.ts';
+import { Harness } from './support.ts';
 
 // The pool embed worker's supervisor with the real pieces: our embedding server (onnx on the CPU, the real MiniLM
 // model), a real Temporal Worker on the stack's Temporal. The server is frozen (SIGSTOP), thawed and killed; the
@@ -19,6 +19,8 @@ import { Harness, s3Access } from './support.ts';
 // test/e2e/embed-pool.test.ts's.
 
 const MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
+/** Probes fast enough that a pause follows a freeze within about a second. */
+const PROBE = { intervalMs: 250, timeoutMs: 250, failuresToPause: 2 };
 
 /** One sample's value from Prometheus text (summed over its series), NaN when absent. */
 async function scrapeSample(url: string, name: string): Promise<number> {
@@ -72,16 +74,7 @@ describe('pool embed worker: health-aware polling', () => {
   });
 
   it('polls while the server is healthy, pauses while it is frozen or dead, polls again once it is back', async () => {
-    workers = await startWorkers({
-      ...h.temporal,
-      spec: h.spec,
-      roles: ['embed'],
-      s3: s3Access,
-      baseDir: h.dataDir,
-      logLevel: 'ERROR',
-      embedServer: server.url,
-      embedProbe: { intervalMs: 250, timeoutMs: 250, failuresToPause: 2 },
-    });
+    workers = await startWorkers(h.workerOptions(['embed'], { embedServer: server.url, embedProbe: PROBE }));
     const sup = workers.embedSupervisor;
     assert.ok(sup, 'a pool embed worker runs under a supervisor');
     const labels = { pipeline: `${h.spec.name}-v${h.spec.version}`, server: server.url };
@@ -108,14 +101,7 @@ describe('pool embed worker: health-aware polling', () => {
     assert.equal(await gauge('ragline_embed_server_up', labels), 1);
     assert.equal(await gauge('ragline_embed_worker_polling', labels), 1);
     // The new Worker really serves the queue: a document goes through it (the only embed worker of this pipeline).
-    ingest = await startWorkers({
-      ...h.temporal,
-      spec: h.spec,
-      roles: ['ingest'],
-      s3: s3Access,
-      baseDir: h.dataDir,
-      logLevel: 'ERROR',
-    });
+    ingest = await startWorkers(h.workerOptions(['ingest']));
     await h.put('after-resume.txt', 'A document embedded by the worker that polls again after its server came back.');
     const counts = await h.ingestAll();
     assert.equal(counts.ingested, 1);
@@ -135,25 +121,9 @@ describe('pool embed worker: health-aware polling', () => {
   it('abandons the requests a server frozen mid-document holds at the pause, and finishes the document once it is back', async (t) => {
     const s = await startEmbedServer({ python, modelDir, args: ['--threads', '1'] });
     frozen.push(s);
-    workers = await startWorkers({
-      ...h.temporal,
-      spec: h.spec,
-      roles: ['embed'],
-      s3: s3Access,
-      baseDir: h.dataDir,
-      logLevel: 'ERROR',
-      embedServer: s.url,
-      embedProbe: { intervalMs: 250, timeoutMs: 250, failuresToPause: 2 },
-    });
+    workers = await startWorkers(h.workerOptions(['embed'], { embedServer: s.url, embedProbe: PROBE }));
     const sup = workers.embedSupervisor!;
-    ingest ??= await startWorkers({
-      ...h.temporal,
-      spec: h.spec,
-      roles: ['ingest'],
-      s3: s3Access,
-      baseDir: h.dataDir,
-      logLevel: 'ERROR',
-    });
+    ingest ??= await startWorkers(h.workerOptions(['ingest']));
     // About 350 chunks: tens of requests of 32 inputs, several seconds of work for one CPU thread.
     const key = 'frozen/long.txt';
     const words = Array.from({ length: 6000 }, (_, k) => `term${(k * 7919) % 5003}`).join(' ');
@@ -206,16 +176,7 @@ describe('pool embed worker: health-aware polling', () => {
 
   it('refuses to start against a server of another model, or against none, before it polls', async () => {
     const other = await startEmbedServer({ python, modelDir, args: ['--threads', '1', '--model-id', 'acme/other-model'] });
-    const start = (embedServer: string) =>
-      startWorkers({
-        ...h.temporal,
-        spec: h.spec,
-        roles: ['embed'],
-        s3: s3Access,
-        baseDir: h.dataDir,
-        logLevel: 'ERROR',
-        embedServer,
-      });
+    const start = (embedServer: string) => startWorkers(h.workerOptions(['embed'], { embedServer }));
     try {
       await assert.rejects(
         start(other.url),

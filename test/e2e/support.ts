@@ -7,8 +7,8 @@ import type { Sink } from '../../connectors/sinks/sink.ts';
 import { indexAlias, indexName, validatePipelineSpec, type PipelineSpec, type PipelineSpecInput } from '../../pipeline/spec.ts';
 import { RaglineClient } from '../../sdk/client.ts';
 import { resolveTemporalTarget, type TemporalTarget } from '../../sdk/temporal-connection.ts';
-import { createLedger, createSinks } from '../../workers/build-deps.ts';
-import { startWorkers, type RunningWorkers } from '../../workers/worker.ts';
+import { createLedger, createSinks, type WorkerRole } from '../../workers/build-deps.ts';
+import { startWorkers, type RunningWorkers, type WorkerOptions } from '../../workers/worker.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 
 export const s3Access = {
@@ -97,14 +97,12 @@ export class Harness {
   }
 
   async startWorkers(): Promise<void> {
-    this.workers = await startWorkers({
-      ...this.temporal,
-      spec: this.spec,
-      roles: ['ingest', 'embed'],
-      s3: s3Access,
-      baseDir: this.dataDir,
-      logLevel: 'ERROR',
-    });
+    this.workers = await startWorkers(this.workerOptions(['ingest', 'embed']));
+  }
+
+  /** An in-process worker's options for this pipeline on the stack: these roles, quiet logs, and `more`. */
+  workerOptions(roles: WorkerRole[], more: Partial<WorkerOptions> = {}): WorkerOptions {
+    return { ...this.temporal, spec: this.spec, roles, s3: s3Access, baseDir: this.dataDir, logLevel: 'ERROR', ...more };
   }
 
   /**
