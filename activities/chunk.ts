@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { heartbeat } from './heartbeat.ts';
 import { chunkId, sha256Hex } from '../pipeline/ids.ts';
 import type { PipelineRef } from '../workflows/types.ts';
 import type { PipelineDeps } from './deps.ts';
@@ -13,7 +13,6 @@ export async function writeChunks(
   input: { pipeline: PipelineRef; sourceUri: string; key: string; text: AsyncIterable<string> },
 ): Promise<{ chunks: number; tokens: number }> {
   const { pipeline, sourceUri } = input;
-  const ctx = Context.current();
   const chunker = deps.chunker;
   let chunks = 0;
   let tokens = 0;
@@ -37,7 +36,7 @@ export async function writeChunks(
       if (c.headings && c.headings.length > 0) line.headings = c.headings;
       chunks++;
       tokens += c.tokens;
-      if (chunks % 1000 === 0) ctx.heartbeat({ chunks });
+      if (chunks % 1000 === 0) heartbeat({ chunks });
       yield JSON.stringify(line) + '\n';
     }
   }

@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { heartbeat } from './heartbeat.ts';
 import type { LateChunkEmbedder } from '../connectors/embedders/late/late-chunking.ts';
 import { sha256Hex } from '../pipeline/ids.ts';
 import type { PipelineDeps } from './deps.ts';
@@ -16,7 +16,6 @@ export async function embedLate(
   vectorsKey: string,
   signal?: AbortSignal,
 ): Promise<{ embedded: number; cached: number }> {
-  const ctx = Context.current();
   const chunks: Pick<ChunkLine, 'start' | 'end'>[] = [];
   for await (const c of readChunks(deps.blobs, work.chunksKey!)) chunks.push({ start: c.start, end: c.end });
   const keys = chunks.map((c) => sha256Hex(`${work.contentHash}:${c.start}:${c.end}`));
@@ -27,7 +26,7 @@ export async function embedLate(
     const fresh = await late.embedChunks(
       text,
       missing.map((i) => chunks[i]!),
-      { onProgress: (done, total) => ctx.heartbeat({ done, total }), ...(signal && { signal }) },
+      { onProgress: (done, total) => heartbeat({ done, total }), ...(signal && { signal }) },
     );
     missing.forEach((i, k) => (vectors[i] = fresh[k]));
     await deps.cache?.putMany(

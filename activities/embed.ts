@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { heartbeat } from './heartbeat.ts';
 import { EmbedInputsError } from '../connectors/embedders/hosted.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
 import { killPoint } from '../connectors/shared/kill-points.ts';
@@ -78,7 +79,7 @@ export async function embedChunks(
       embedded += missIdx.length;
       cached += batch.length - missIdx.length;
       done += batch.length;
-      ctx.heartbeat({ done });
+      heartbeat({ done });
       const out = new Float32Array(batch.length * embedder!.dims);
       hits.forEach((v, i) => out.set(v!, i * embedder!.dims));
       yield new Uint8Array(out.buffer, out.byteOffset, out.byteLength);

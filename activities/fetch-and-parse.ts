@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough, Transform } from 'node:stream';
 import { Context } from '@temporalio/activity';
+import { heartbeat } from './heartbeat.ts';
 import type { DocumentRecord } from '../connectors/ledger/ledger.ts';
 import { parseDocument } from '../connectors/parsers/parse.ts';
 import { ConnectorError, FailureType } from '../connectors/shared/errors.ts';
@@ -95,7 +96,7 @@ export async function fetchAndParse(deps: PipelineDeps, input: FetchInput): Prom
       bytes += chunk.length;
       if (bytes - lastBeat > 8 * 1024 * 1024) {
         lastBeat = bytes;
-        ctx.heartbeat({ bytes });
+        heartbeat({ bytes });
       }
       cb(null, chunk);
     },

@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { heartbeat } from './heartbeat.ts';
 import { IndexState, type DocumentRecord } from '../connectors/ledger/ledger.ts';
 import { ConnectorError } from '../connectors/shared/errors.ts';
 import type { ScannedChunk } from '../connectors/sinks/sink.ts';
@@ -145,7 +146,7 @@ export async function reconcileOrphans(
       deletedSince += orphans.length;
     }
     cursor = page.cursor;
-    ctx.heartbeat({ cursor, deletedSince, totals } satisfies ScanBeat);
+    heartbeat({ cursor, deletedSince, totals } satisfies ScanBeat);
     if (cursor === undefined || Date.now() > until) break;
   }
   // The next call starts at `cursor`, stepping back over what this call deleted after its last page.
@@ -212,7 +213,7 @@ export async function reconcileMissing(
       m[name] = n;
       missingBy.set(r.sourceUri, m);
     }
-    Context.current().heartbeat();
+    heartbeat();
   }
   const out: MissingPage = {
     documents: docs.length,
@@ -252,7 +253,7 @@ export async function sweepArtifacts(
     }
     if (!input.dryRun) await deps.blobs.deletePrefix(prefix);
     removed++;
-    ctx.heartbeat({ removed });
+    heartbeat({ removed });
   }
   return { removed, kept };
 }

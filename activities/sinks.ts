@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { heartbeat } from './heartbeat.ts';
 import { killPoint } from '../connectors/shared/kill-points.ts';
 import type { IndexSpec, Sink, SinkRecord } from '../connectors/sinks/sink.ts';
 import { indexAlias, indexName } from '../pipeline/spec.ts';
@@ -39,7 +39,6 @@ export async function upsertToSink(
 ): Promise<{ upserted: number; staleDeleted: number }> {
   const { pipeline, sourceUri, work } = input;
   if (!work.chunksKey || !work.vectorsKey || !work.dims) throw new Error('upsertToSink runs after embedChunks');
-  const ctx = Context.current();
   const sink = sinkFor(deps, input.sink);
   const index = indexName(pipeline);
   await ensureOnce(sink, { name: index, dims: work.dims, metric: work.metric ?? 'cosine' });
@@ -59,7 +58,7 @@ export async function upsertToSink(
     metrics.sinkUpsertSeconds.observe({ pipeline: pipelineLabel(pipeline), sink: input.sink }, since(started));
     upserted += batch.length;
     batch = [];
-    ctx.heartbeat({ upserted });
+    heartbeat({ upserted });
   };
   try {
     for await (const c of readChunks(deps.blobs, work.chunksKey)) {
