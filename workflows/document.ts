@@ -29,8 +29,13 @@ export const docStateQuery = defineQuery<{ status: string; pending: number; appl
  * Patch ids (Temporal `patched()`): histories recorded before a change replay the old logic.
  * Cancelled status: a document cancelled before an outcome is recorded `cancelled` in the ledger (it kept its old
  * record before).
+ * Same status: a DocStatus the run already has (its starter sets `processing`) is not upserted again (one Temporal
+ * Action less per document).
  */
-export const DOCUMENT_PATCHES = { cancelledStatus: 'document-cancelled-status' } as const;
+export const DOCUMENT_PATCHES = {
+  cancelledStatus: 'document-cancelled-status',
+  sameStatus: 'document-same-status',
+} as const;
 
 /** Events applied per run before continuing as new, so a busy document's history stays short. */
 const EVENTS_PER_RUN = 50;
@@ -112,6 +117,9 @@ export async function documentWorkflow(input: DocumentWorkflowInput): Promise<Do
 
   const setStatus = (s: string): void => {
     status = s;
+    // Both starters (a source's child start, the SDK's Signal-With-Start) set `processing`: a first batch changes
+    // nothing there, and an upsert is a billed Action.
+    if (workflowInfo().typedSearchAttributes.get(docStatusKey) === s && patched(DOCUMENT_PATCHES.sameStatus)) return;
     upsertSearchAttributes([{ key: docStatusKey, value: s }]);
   };
 
