@@ -12,6 +12,7 @@ import { VERSIONS } from '../../infra/versions.ts';
 import { documentWorkflowId } from '../../pipeline/ids.ts';
 import { pipelineRef } from '../../pipeline/ref.ts';
 import { ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../../sdk/codec.ts';
+import { DOCUMENT_PATCHES } from '../../workflows/document.ts';
 import { startCliProcess, stopProcess } from '../support/cli-process.ts';
 import { eventually, stack } from '../support/stack.ts';
 import { cliEnv, Harness } from './support.ts';
@@ -21,16 +22,28 @@ interface JsonPayload {
   data: string;
 }
 
-/** Every Payloads list (inputs, results, signal args) in a history in the frontend's JSON form. */
-function payloadLists(node: unknown, out: JsonPayload[][] = []): JsonPayload[][] {
-  if (Array.isArray(node)) for (const n of node) payloadLists(n, out);
+/**
+ * Every Payloads list (inputs, results, signal args, memo) in a history in the frontend's JSON form, except the
+ * details of patch markers: those go to `patches`. A `patched()` call records its patch id in a marker that the SDK
+ * writes itself, past the payload codec (no SDK encodes them), so they are checked apart.
+ */
+function payloadLists(node: unknown, out: JsonPayload[][] = [], patches: JsonPayload[][] = []): JsonPayload[][] {
+  if (Array.isArray(node)) for (const n of node) payloadLists(n, out, patches);
   else if (node && typeof node === 'object') {
+    const into = (node as { markerName?: unknown }).markerName === 'core_patch' ? patches : out;
     for (const [k, v] of Object.entries(node)) {
-      if (k === 'payloads' && Array.isArray(v)) out.push(v as JsonPayload[]);
-      else payloadLists(v, out);
+      if (k === 'payloads' && Array.isArray(v)) into.push(v as JsonPayload[]);
+      else payloadLists(v, into, patches);
     }
   }
   return out;
+}
+
+/** The patch markers' payloads of a history: each holds a patch id of ours and nothing else. */
+function patchPayloads(node: unknown): JsonPayload[] {
+  const patches: JsonPayload[][] = [];
+  payloadLists(node, [], patches);
+  return patches.flat();
 }
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -107,6 +120,13 @@ describe('payload encryption: history holds ciphertext; the codec server gives o
     const lists = payloadLists(JSON.parse(body));
     // Started (workflow input and the upsert signal), activity inputs and results at least.
     assert.ok(lists.length >= 5, `payload lists in the history: ${lists.length}`);
+    // Patch markers are the one clear JSON in a history: a patch id of the workflow code, never the document's data.
+    const ids = [...Object.values(DOCUMENT_PATCHES)] as string[];
+    for (const p of patchPayloads(JSON.parse(body))) {
+      const patch = JSON.parse(unb64(p.data)) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(patch).sort(), ['deprecated', 'id']);
+      assert.ok(ids.includes(patch.id as string), `a patch id of the document workflow: ${String(patch.id)}`);
+    }
     for (const p of lists.flat()) {
       assert.equal(unb64(p.metadata.encoding!), ENCRYPTED_ENCODING);
       assert.equal(unb64(p.metadata[KEY_ID_METADATA]!), '2025-06');
