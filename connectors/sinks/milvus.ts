@@ -349,9 +349,9 @@ export function createMilvusSink(config: MilvusSinkConfig): Sink {
         maxRetries: 0,
         logLevel: 'error',
         telemetry: { enabled: false },
-        // The SDK pings every 10 s even on an idle connection; a server that keeps gRPC's default ping policy (Milvus
-        // Lite: at most one ping per 5 min without data) answers the third with GOAWAY too_many_pings, and a call made
-        // at that moment fails RESOURCE_EXHAUSTED. Ping only under calls, every minute; each call's deadline
+        // The SDK pings every 10 s even on an idle connection; a server that keeps gRPC's default ping policy (one
+        // ping per 5 min without data; Milvus Lite does) answers with GOAWAY too_many_pings, and a call made at that
+        // moment fails RESOURCE_EXHAUSTED. Ping only under calls, every minute; each call's deadline
         // (timeoutMs) still ends one on a dead connection.
         channelOptions: { 'grpc.keepalive_time_ms': 60_000, 'grpc.keepalive_permit_without_calls': 0 },
       });
